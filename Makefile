@@ -1,0 +1,34 @@
+# Two entry points for a fresh machine: `make run` and `make test` (both set up .venv first).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint bench lock clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock constraints.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(PY) -m pip install --quiet -c constraints.txt -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -c "import importlib.util as u, sys; bad=[m for m in ('torchvision','torchaudio') if u.find_spec(m)]; sys.exit(f'forbidden packages installed: {bad}' if bad else 0)"
+	touch $(STAMP)
+
+run: setup
+	$(PY) -m train.fit config=blackbox_events
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+lock: setup
+	$(PY) -m pip freeze --exclude-editable | sed -e 's/^torch==2.13.0+cpu/torch==2.13.0/' > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf $(VENV) runs multirun
