@@ -1,0 +1,183 @@
+"""LightningDataModule for clip-level datasets in any supported on-disk layout.
+
+Pipeline: (built-in generator ->) layout reader -> decoded waveforms (cached) ->
+front-end features (torch, cached) -> fold-based train / val / test splits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from interp_models.audio.feature_cache import cached_features
+from interp_models.audio.features import build_frontend
+from interp_models.data.audiomnist import read_audiomnist
+from interp_models.data.esc50 import read_esc50
+from interp_models.data.synth_events import SynthEventsConfig, ensure_events
+
+log = logging.getLogger(__name__)
+
+LAYOUTS = {"esc50": read_esc50, "audiomnist": read_audiomnist}
+
+
+class FeatureDataset(Dataset):
+    """Items ``{"x": features (F, T), "y": target, "index": row in the full table}``."""
+
+    def __init__(self, features: torch.Tensor, targets: torch.Tensor, indices: np.ndarray):
+        self.features, self.targets, self.indices = features, targets, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        j = int(self.indices[i])
+        return {"x": self.features[j], "y": self.targets[j], "index": j}
+
+
+class EpochSeededSampler(Sampler[int]):
+    """Random order that depends only on ``(seed, epoch)``.
+
+    Lightning calls ``set_epoch`` before every epoch, so a run resumed from a checkpoint
+    sees exactly the batches an uninterrupted run would.
+    """
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class ClipDataModule(L.LightningDataModule):
+    """Clips of one dataset, as front-end features with fold-based splits.
+
+    Parameters
+    ----------
+    layout : on-disk layout of ``root`` (``esc50`` or ``audiomnist``).
+    root : dataset directory; ``None`` generates the built-in sound-event data
+        (ESC-50 layout) from ``num_clips``, ``num_classes``, ``data_seed``, ``snr_db``.
+    sample_rate, clip_seconds : every clip is resampled, downmixed, padded / cropped to this.
+    train_folds, val_folds, test_folds : disjoint fold numbers of each split.
+    on_bad_file : ``raise`` (error naming the file) or ``skip`` (left out and counted).
+    features : front-end settings: ``kind`` (``logmel``, ``stft``, ``log1p_stft``) + its kwargs.
+    cache_dir : where generated data, decoded audio and features are cached.
+    """
+
+    def __init__(
+        self,
+        layout: str = "esc50",
+        root: str | None = None,
+        num_clips: int = 1000,
+        num_classes: int = 10,
+        data_seed: int = 0,
+        snr_db: Sequence[float] = (-3.0, 15.0),
+        sample_rate: int = 16000,
+        clip_seconds: float = 2.0,
+        train_folds: Sequence[int] = (1, 2, 3),
+        val_folds: Sequence[int] = (4,),
+        test_folds: Sequence[int] = (5,),
+        on_bad_file: str = "raise",
+        batch_size: int = 32,
+        num_workers: int = 0,
+        shuffle_seed: int = 0,
+        features: dict[str, Any] | None = None,
+        cache_dir: str | None = None,
+    ):
+        super().__init__()
+        if layout not in LAYOUTS:
+            raise ValueError(f"data.layout: unknown layout {layout!r}; expected one of {sorted(LAYOUTS)}")
+        splits = {"train_folds": train_folds, "val_folds": val_folds, "test_folds": test_folds}
+        for a, fa in splits.items():
+            for b, fb in splits.items():
+                if a < b and set(fa) & set(fb):
+                    raise ValueError(f"data.{a} and data.{b} share folds {sorted(set(fa) & set(fb))}")
+        self.layout, self.root = layout, root
+        self.synth = SynthEventsConfig(
+            num_clips=num_clips, num_classes=num_classes, clip_seconds=clip_seconds,
+            sample_rate=sample_rate, seed=data_seed, snr_db=tuple(snr_db),
+        )
+        self.sample_rate, self.num_samples = sample_rate, int(round(clip_seconds * sample_rate))
+        self.folds = {k.removesuffix("_folds"): [int(f) for f in v] for k, v in splits.items()}
+        self.on_bad_file = on_bad_file
+        self.batch_size, self.num_workers, self.shuffle_seed = batch_size, num_workers, shuffle_seed
+        self.frontend = build_frontend(sample_rate=sample_rate, **(features or {"kind": "logmel"}))
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.skipped: list[tuple[str, str]] = []
+        self._loaded = False
+
+    def dataset_root(self) -> Path:
+        """The dataset directory, generating the built-in data when no root is given."""
+        if self.root is None:
+            return ensure_events(self.synth, self.cache_dir)
+        root = Path(self.root).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"data.root: {root} is not a directory")
+        return root
+
+    def prepare_data(self) -> None:
+        self.dataset_root()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._loaded:
+            return
+        from interp_models.data.waveforms import load_waveforms
+
+        root = self.dataset_root()
+        records, self.class_names = LAYOUTS[self.layout](root)
+        self.waves, self.records, self.skipped = load_waveforms(
+            records, self.sample_rate, self.num_samples, self.on_bad_file,
+            cache_dir=self.cache_dir / "waves" if self.cache_dir else None,
+        )
+        if self.skipped:
+            log.warning("skipped %d unreadable file(s) (data.on_bad_file=skip):", len(self.skipped))
+            for path, reason in self.skipped:
+                log.warning("  %s: %s", path, reason)
+        feats = cached_features(self.frontend, self.waves, self.cache_dir)
+        self.features = torch.from_numpy(np.ascontiguousarray(feats))
+        self.targets = torch.tensor([r.target for r in self.records], dtype=torch.long)
+        folds = np.array([r.fold for r in self.records])
+        self.split_indices = {s: np.flatnonzero(np.isin(folds, f)) for s, f in self.folds.items()}
+        for split, idx in self.split_indices.items():
+            if len(idx) == 0:
+                raise ValueError(f"data.{split}_folds={self.folds[split]} selects no clips "
+                                 f"(folds present: {sorted(set(folds.tolist()))})")
+        log.info("data: %s, %d clips, %d classes, splits %s", root, len(self.records),
+                 len(self.class_names),
+                 {s: len(i) for s, i in self.split_indices.items()})
+        self._loaded = True
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.class_names)
+
+    def dataset(self, split: str) -> FeatureDataset:
+        return FeatureDataset(self.features, self.targets, self.split_indices[split])
+
+    def _loader(self, split: str) -> DataLoader:
+        ds = self.dataset(split)
+        sampler = EpochSeededSampler(len(ds), self.shuffle_seed) if split == "train" else None
+        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")

@@ -1,0 +1,90 @@
+"""LightningModule glue: a plain ``nn.Module`` plus a task, trained on feature batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from train.tasks import Task, summarise
+
+
+class SupervisedModule(L.LightningModule):
+    """Trains ``net`` on ``batch["x"] -> batch["y"]`` with ``task``'s loss and metrics.
+
+    Metrics are logged as ``{stage}/{name}``; the checkpoint monitor is
+    ``val/{task.monitor}``. Hyper-parameters are stored as plain containers so checkpoints
+    load with ``torch.load(weights_only=True)``.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        task: Task,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        scheduler: str = "cosine",
+        hparams: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.net = net
+        self.task = task
+        self.lr = lr
+        self.weight_decay = weight_decay
+        if scheduler not in ("cosine", "none"):
+            raise ValueError(f"model.optimizer.scheduler: expected 'cosine' or 'none', got {scheduler!r}")
+        self.scheduler = scheduler
+        self.save_hyperparameters(hparams or {})
+        self.stage_metrics = nn.ModuleDict(
+            {stage: task.metrics() for stage in ("train", "val", "test")}
+        )
+
+    @property
+    def monitor(self) -> str:
+        return f"val/{self.task.monitor}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        x, y = batch["x"], batch["y"]
+        outputs = self.net(x)
+        loss = self.task.loss(outputs, y)
+        self.log(f"{stage}/loss", loss, prog_bar=stage != "test", on_epoch=True,
+                 on_step=False, batch_size=len(x))
+        self.stage_metrics[stage].update(*self.task.prepare(outputs.detach(), y))
+        return loss
+
+    def _log_epoch(self, stage: str) -> None:
+        metrics = self.stage_metrics[stage]
+        values = summarise(self.task, metrics.compute())
+        metrics.reset()
+        self.log_dict({f"{stage}/{k}": v for k, v in values.items()},
+                      prog_bar=stage == "val", sync_dist=True)
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
+    def on_train_epoch_end(self):
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self):
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self):
+        self._log_epoch("test")
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.scheduler == "none":
+            return opt
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.trainer.max_epochs))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
