@@ -1,0 +1,125 @@
+"""Reading and writing audio files as float32 mono waveforms."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+# Extensions libsndfile decodes itself; for these its verdict on a file is final, so a
+# corrupt .wav is reported at once instead of being handed on to audioread.
+_SNDFILE_EXTENSIONS = frozenset(f".{fmt.lower()}" for fmt in sf.available_formats())
+
+
+class AudioReadError(RuntimeError):
+    """An audio file could not be decoded into a usable waveform.
+
+    Attributes
+    ----------
+    path : the offending file.
+    reason : what was wrong with it.
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot read audio file {str(self.path)!r}: {reason}")
+
+
+def _read_native(path: Path) -> tuple[np.ndarray, int]:
+    """Decode ``path`` to a (frames, channels) float32 array and its sample rate."""
+    if path.suffix.lower() in _SNDFILE_EXTENSIONS:
+        try:
+            data, sr = sf.read(path, dtype="float32", always_2d=True)
+        except (sf.SoundFileError, RuntimeError, ValueError) as exc:
+            raise AudioReadError(path, f"unreadable or corrupt ({exc})") from exc
+        return data, int(sr)
+    try:
+        # librosa warns that it fell back to audioread; that is the expected path here.
+        with warnings.catch_warnings(action="ignore"):
+            wave, sr = librosa.load(path, sr=None, mono=False, dtype=np.float32)
+    except Exception as exc:  # audioread backends raise assorted exception types
+        raise AudioReadError(path, f"unsupported or corrupt format ({exc!r})") from exc
+    wave = np.asarray(wave, dtype=np.float32)
+    # librosa returns (samples,) or (channels, samples)
+    data = wave[:, None] if wave.ndim == 1 else wave.T
+    return data, int(sr)
+
+
+def load_audio(path: str | Path, sample_rate: int, num_samples: int | None = None) -> np.ndarray:
+    """Load an audio file as a finite float32 mono waveform.
+
+    Parameters
+    ----------
+    path : audio file; anything libsndfile reads (any PCM/float subtype), other
+        formats through ``librosa.load``.
+    sample_rate : output rate; the file is resampled (soxr_hq) when its rate differs.
+    num_samples : if given, zero-pad at the end or crop to the first ``num_samples``.
+
+    Returns
+    -------
+    1-D float32 array. Channels are averaged. All-zero (silent) files are valid.
+
+    Raises
+    ------
+    AudioReadError
+        Missing, empty, unreadable or corrupt file, or non-finite samples.
+    """
+    path = Path(path)
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    if num_samples is not None and num_samples < 0:
+        raise ValueError(f"num_samples must be non-negative, got {num_samples}")
+    if not path.exists():
+        raise AudioReadError(path, "file does not exist")
+    if not path.is_file():
+        raise AudioReadError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise AudioReadError(path, "empty file (0 bytes)")
+
+    data, file_rate = _read_native(path)
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise AudioReadError(path, "no audio frames")
+    if not np.isfinite(data).all():
+        raise AudioReadError(path, "contains non-finite samples (NaN or inf)")
+
+    wave = data.mean(axis=1, dtype=np.float32)
+    if file_rate != sample_rate:
+        wave = librosa.resample(wave, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq")
+    wave = np.ascontiguousarray(wave, dtype=np.float32)
+
+    if num_samples is not None:
+        if wave.shape[0] >= num_samples:
+            wave = wave[:num_samples].copy()
+        else:
+            wave = np.pad(wave, (0, num_samples - wave.shape[0]))
+    if not np.isfinite(wave).all():  # guard the promise even if a decoder misbehaves
+        raise AudioReadError(path, "decoding produced non-finite samples")
+    return wave
+
+
+def write_audio(path: str | Path, wave: np.ndarray, sample_rate: int) -> None:
+    """Write a 1-D float waveform as a 16-bit PCM wav, creating parent directories.
+
+    A wave whose peak exceeds 1 is scaled down as a whole to peak 0.99 rather than
+    clipped, so listening examples keep their shape.
+
+    Raises
+    ------
+    ValueError
+        ``wave`` is not 1-D or contains NaN/inf.
+    """
+    wave = np.asarray(wave, dtype=np.float64)
+    if wave.ndim != 1:
+        raise ValueError(f"write_audio expects a 1-D wave, got shape {wave.shape}")
+    if not np.isfinite(wave).all():
+        raise ValueError(f"refusing to write non-finite samples to {str(path)!r}")
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    if peak > 1.0:
+        wave = wave * (0.99 / peak)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, wave, int(sample_rate), subtype="PCM_16", format="WAV")
