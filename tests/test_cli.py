@@ -29,7 +29,7 @@ def test_short_fit_writes_a_complete_run_dir(run_fit, tmp_path):
     assert (run_dir / m["best_checkpoint"]).is_file()
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert cfg["data"]["num_clips"] == 80 and cfg["paths"]["cache_dir"]  # resolved values
-    assert (run_dir / "csv" / "metrics.csv").is_file()
+    assert (run_dir / "csv" / "version_0" / "metrics.csv").is_file()
     assert (run_dir / "fit.log").is_file()
     # W&B ran offline and kept every file inside the run directory.
     assert list((run_dir / "wandb_files").rglob("offline-run-*"))
@@ -55,9 +55,9 @@ def test_interrupted_run_resumes_to_the_same_result(run_fit, tmp_path):
     full, crashed = tmp_path / "full", tmp_path / "crashed"
     run_fit(*args, f"hydra.run.dir={full}")
 
-    proc = run_fit(*args, f"hydra.run.dir={crashed}", "+callbacks.kill._target_=helpers.KillAt",
+    proc = run_fit(*args, f"hydra.run.dir={crashed}", "+callbacks.kill._target_=tests.helpers.KillAt",
                    "+callbacks.kill.epoch=2", "+callbacks.kill.batch=2", check=False)
-    assert proc.returncode != 0  # SIGKILLed in the middle of epoch 3
+    assert proc.returncode == -9, proc.stderr[-3000:]  # SIGKILLed in the middle of epoch 3
     last = crashed / "checkpoints" / "last.ckpt"
     assert not (crashed / "metrics.json").exists()
     assert torch.load(last, weights_only=True)["epoch"] == 1

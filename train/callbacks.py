@@ -7,10 +7,13 @@ from lightning.fabric.utilities.seed import seed_everything
 
 
 class EpochSeed(L.Callback):
-    """Re-seed every RNG at the start of each training epoch from ``(seed, epoch)``.
+    """Make each training epoch's randomness a function of ``(seed, epoch)`` only.
 
-    Randomness inside an epoch (dropout, augmentation) then depends only on the epoch, so a
-    run resumed from an end-of-epoch checkpoint reproduces the uninterrupted run exactly.
+    At every epoch start it re-seeds all RNGs (dropout, augmentation) and sets the epoch of
+    the training sampler, so a run resumed from an end-of-epoch checkpoint reproduces the
+    uninterrupted run exactly. The sampler epoch is set here rather than left to Lightning,
+    which passes its count of *processed* epochs: that count lags by one after resuming
+    from a checkpoint written at the end of validation.
     """
 
     def __init__(self, seed: int):
@@ -18,3 +21,6 @@ class EpochSeed(L.Callback):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         seed_everything(self.seed * 1_000 + trainer.current_epoch, workers=True, verbose=False)
+        sampler = getattr(trainer.train_dataloader, "sampler", None)
+        if callable(getattr(sampler, "set_epoch", None)):
+            sampler.set_epoch(trainer.current_epoch)

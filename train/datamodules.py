@@ -170,7 +170,10 @@ class ClipDataModule(L.LightningDataModule):
     def _loader(self, split: str) -> DataLoader:
         ds = self.dataset(split)
         sampler = EpochSeededSampler(len(ds), self.shuffle_seed) if split == "train" else None
-        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler,
+        # A private generator: DataLoader otherwise draws its worker base seed from the global
+        # RNG at each iter(), shifting dropout masks depending on when Lightning builds it.
+        generator = torch.Generator().manual_seed(self.shuffle_seed)
+        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, generator=generator,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ def build_loggers(cfg: dict[str, Any], run_dir: Path, name: str, config: dict) -
     kind = cfg.pop("kind", "wandb")
     if kind not in KINDS:
         raise ValueError(f"logger.kind: unknown logger {kind!r}; expected one of {KINDS}")
-    loggers: list[Logger] = [CSVLogger(save_dir=run_dir, name="csv", version="")]
+    # One CSV version per invocation: a resumed run must not overwrite the earlier rows.
+    loggers: list[Logger] = [CSVLogger(save_dir=run_dir, name="csv")]
     if kind == "csv":
         return loggers
     unknown = set(cfg) - {"project", "entity", "offline", "tags"}
@@ -44,9 +46,7 @@ def build_loggers(cfg: dict[str, Any], run_dir: Path, name: str, config: dict) -
     # A resumed run continues the same W&B run.
     id_file = run_dir / "wandb_id.txt"
     if not id_file.exists():
-        import wandb
-
-        id_file.write_text(wandb.util.generate_id())
+        id_file.write_text(uuid.uuid4().hex[:8])
     loggers.append(
         WandbLogger(
             project=cfg.get("project", "interp-models"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -37,8 +38,9 @@ class SupervisedModule(L.LightningModule):
             raise ValueError(f"model.optimizer.scheduler: expected 'cosine' or 'none', got {scheduler!r}")
         self.scheduler = scheduler
         self.save_hyperparameters(hparams or {})
+        # ModuleDict keys may not shadow nn.Module attributes such as ``train``.
         self.stage_metrics = nn.ModuleDict(
-            {stage: task.metrics() for stage in ("train", "val", "test")}
+            {f"{stage}_metrics": task.metrics() for stage in ("train", "val", "test")}
         )
 
     @property
@@ -54,11 +56,11 @@ class SupervisedModule(L.LightningModule):
         loss = self.task.loss(outputs, y)
         self.log(f"{stage}/loss", loss, prog_bar=stage != "test", on_epoch=True,
                  on_step=False, batch_size=len(x))
-        self.stage_metrics[stage].update(*self.task.prepare(outputs.detach(), y))
+        self.stage_metrics[f"{stage}_metrics"].update(*self.task.prepare(outputs.detach(), y))
         return loss
 
     def _log_epoch(self, stage: str) -> None:
-        metrics = self.stage_metrics[stage]
+        metrics = self.stage_metrics[f"{stage}_metrics"]
         values = summarise(self.task, metrics.compute())
         metrics.reset()
         self.log_dict({f"{stage}/{k}": v for k, v in values.items()},
@@ -83,8 +85,15 @@ class SupervisedModule(L.LightningModule):
         self._log_epoch("test")
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        if self.scheduler == "none":
-            return opt
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.trainer.max_epochs))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+    def on_train_epoch_start(self) -> None:
+        # The learning rate is a pure function of the epoch (cosine annealing, Loshchilov &
+        # Hutter 2017) rather than a stateful scheduler: Lightning saves the end-of-epoch
+        # checkpoint before stepping epoch schedulers, so a resumed run would be off by one.
+        lr = self.lr
+        if self.scheduler == "cosine":
+            lr *= 0.5 * (1 + math.cos(math.pi * self.current_epoch / max(1, self.trainer.max_epochs)))
+        for group in self.optimizers().optimizer.param_groups:
+            group["lr"] = lr
+        self.log("lr", lr, on_step=False, on_epoch=True)
