@@ -21,13 +21,15 @@ run: setup
 	$(PY) -m train.fit config=blackbox_events
 
 test: setup
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 lint: setup
 	$(VENV)/bin/ruff check .
 
 lock: setup
-	$(PY) -m pip freeze --exclude-editable | sed -e 's/^torch==2.13.0+cpu/torch==2.13.0/' > requirements.lock.new
+	head -n 2 requirements.lock > requirements.lock.new
+	$(PY) -m pip freeze --exclude-editable | sed -e 's/^torch==2.13.0+cpu/torch==2.13.0/' >> requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

@@ -13,8 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Small enough for seconds per run on 2 CPU cores, big enough to learn something.
 TINY_DATA = [
-    "data.num_clips=80", "data.num_classes=4", "data.clip_seconds=1.0", "data.batch_size=8",
-    "model.net.channels=[8,16]", "trainer.enable_progress_bar=false",
+    "data.num_clips=80",
+    "data.num_classes=4",
+    "data.clip_seconds=1.0",
+    "data.batch_size=8",
+    "model.net.channels=[8,16]",
+    "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
 ]
 
@@ -29,14 +33,21 @@ def run_fit(cache_dir):
     """Run ``python -m train.fit`` in a subprocess; returns the CompletedProcess."""
 
     def _run(*overrides: str, check: bool = True, multirun: bool = False, timeout: float = 300):
-        env = {**os.environ, "INTERP_MODELS_CACHE": str(cache_dir), "WANDB_SILENT": "true",
-               "PYTHONHASHSEED": "0"}
+        env = {
+            **os.environ,
+            "INTERP_MODELS_CACHE": str(cache_dir),
+            "WANDB_SILENT": "true",
+            "PYTHONHASHSEED": "0",
+        }
         cmd = [sys.executable, "-m", "train.fit", *(["-m"] if multirun else []), *overrides]
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
-                                 f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+            raise AssertionError(
+                f"{' '.join(cmd)} failed ({proc.returncode}):\n"
+                f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+            )
         return proc
 
     return _run

@@ -18,7 +18,9 @@ def _metrics(run_dir: Path) -> dict:
 
 def test_short_fit_writes_a_complete_run_dir(run_fit, tmp_path):
     run_dir = tmp_path / "run"
-    run_fit("config=blackbox_events", *TINY_DATA, "trainer.max_epochs=2", f"hydra.run.dir={run_dir}")
+    run_fit(
+        "config=blackbox_events", *TINY_DATA, "trainer.max_epochs=2", f"hydra.run.dir={run_dir}"
+    )
 
     m = _metrics(run_dir)
     assert m["monitor"] == "val/acc"
@@ -55,8 +57,14 @@ def test_interrupted_run_resumes_to_the_same_result(run_fit, tmp_path):
     full, crashed = tmp_path / "full", tmp_path / "crashed"
     run_fit(*args, f"hydra.run.dir={full}")
 
-    proc = run_fit(*args, f"hydra.run.dir={crashed}", "+callbacks.kill._target_=tests.helpers.KillAt",
-                   "+callbacks.kill.epoch=2", "+callbacks.kill.batch=2", check=False)
+    proc = run_fit(
+        *args,
+        f"hydra.run.dir={crashed}",
+        "+callbacks.kill._target_=tests.helpers.KillAt",
+        "+callbacks.kill.epoch=2",
+        "+callbacks.kill.batch=2",
+        check=False,
+    )
     assert proc.returncode == -9, proc.stderr[-3000:]  # SIGKILLed in the middle of epoch 3
     last = crashed / "checkpoints" / "last.ckpt"
     assert not (crashed / "metrics.json").exists()
@@ -69,8 +77,15 @@ def test_interrupted_run_resumes_to_the_same_result(run_fit, tmp_path):
 
 
 def test_multirun_gives_each_job_its_own_run_dir(run_fit, tmp_path):
-    run_fit("config=blackbox_events", *TINY_DATA, "trainer.max_epochs=1", "logger=csv",
-            "seed=0,1", f"hydra.sweep.dir={tmp_path}", multirun=True)
+    run_fit(
+        "config=blackbox_events",
+        *TINY_DATA,
+        "trainer.max_epochs=1",
+        "logger=csv",
+        "seed=0,1",
+        f"hydra.sweep.dir={tmp_path}",
+        multirun=True,
+    )
     seeds = sorted(_metrics(tmp_path / str(i))["seed"] for i in range(2))
     assert seeds == [0, 1]
 
@@ -93,9 +108,16 @@ def test_real_esc50_layout_with_a_bad_file_is_skipped_and_counted(run_fit, tmp_p
     (root / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
 
     run_dir = tmp_path / "run"
-    base = ["config=blackbox_events", f"data.root={root}", "data.clip_seconds=1.0",
-            "model.net.channels=[8]", "trainer.max_epochs=1", "logger=csv",
-            "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}"]
+    base = [
+        "config=blackbox_events",
+        f"data.root={root}",
+        "data.clip_seconds=1.0",
+        "model.net.channels=[8]",
+        "trainer.max_epochs=1",
+        "logger=csv",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={run_dir}",
+    ]
     proc = run_fit(*base, check=False)
     assert proc.returncode != 0 and "1-1000-A-0.wav" in proc.stderr
 

@@ -208,8 +208,10 @@ def test_ensure_events_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     calls.clear()
     racy = SynthEventsConfig(num_clips=12, clip_seconds=0.5, seed=7)
     out: list[Path] = []
-    threads = [threading.Thread(target=lambda: out.append(ensure_events(racy, tmp_path / "r")))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: out.append(ensure_events(racy, tmp_path / "r")))
+        for _ in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -9,7 +9,9 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def construct(factory: Callable[..., T], section: Mapping[str, Any], prefix: str, **extra: Any) -> T:
+def construct(
+    factory: Callable[..., T], section: Mapping[str, Any], prefix: str, **extra: Any
+) -> T:
     """Call ``factory(**section, **extra)``, rejecting keys it does not accept.
 
     Raises

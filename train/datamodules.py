@@ -99,16 +99,29 @@ class ClipDataModule(L.LightningDataModule):
     ):
         super().__init__()
         if layout not in LAYOUTS:
-            raise ValueError(f"data.layout: unknown layout {layout!r}; expected one of {sorted(LAYOUTS)}")
+            raise ValueError(
+                f"data.layout: unknown layout {layout!r}; expected one of {sorted(LAYOUTS)}"
+            )
         splits = {"train_folds": train_folds, "val_folds": val_folds, "test_folds": test_folds}
         for a, fa in splits.items():
             for b, fb in splits.items():
                 if a < b and set(fa) & set(fb):
-                    raise ValueError(f"data.{a} and data.{b} share folds {sorted(set(fa) & set(fb))}")
+                    raise ValueError(
+                        f"data.{a} and data.{b} share folds {sorted(set(fa) & set(fb))}"
+                    )
         self.layout, self.root = layout, root
-        self.synth = SynthEventsConfig(
-            num_clips=num_clips, num_classes=num_classes, clip_seconds=clip_seconds,
-            sample_rate=sample_rate, seed=data_seed, snr_db=tuple(snr_db),
+        # Built only when there is no root: the generator validates its own parameters.
+        self.synth = (
+            SynthEventsConfig(
+                num_clips=num_clips,
+                num_classes=num_classes,
+                clip_seconds=clip_seconds,
+                sample_rate=sample_rate,
+                seed=data_seed,
+                snr_db=tuple(snr_db),
+            )
+            if root is None
+            else None
         )
         self.sample_rate, self.num_samples = sample_rate, int(round(clip_seconds * sample_rate))
         self.folds = {k.removesuffix("_folds"): [int(f) for f in v] for k, v in splits.items()}
@@ -139,7 +152,10 @@ class ClipDataModule(L.LightningDataModule):
         root = self.dataset_root()
         records, self.class_names = LAYOUTS[self.layout](root)
         self.waves, self.records, self.skipped = load_waveforms(
-            records, self.sample_rate, self.num_samples, self.on_bad_file,
+            records,
+            self.sample_rate,
+            self.num_samples,
+            self.on_bad_file,
             cache_dir=self.cache_dir / "waves" if self.cache_dir else None,
         )
         if self.skipped:
@@ -153,11 +169,17 @@ class ClipDataModule(L.LightningDataModule):
         self.split_indices = {s: np.flatnonzero(np.isin(folds, f)) for s, f in self.folds.items()}
         for split, idx in self.split_indices.items():
             if len(idx) == 0:
-                raise ValueError(f"data.{split}_folds={self.folds[split]} selects no clips "
-                                 f"(folds present: {sorted(set(folds.tolist()))})")
-        log.info("data: %s, %d clips, %d classes, splits %s", root, len(self.records),
-                 len(self.class_names),
-                 {s: len(i) for s, i in self.split_indices.items()})
+                raise ValueError(
+                    f"data.{split}_folds={self.folds[split]} selects no clips "
+                    f"(folds present: {sorted(set(folds.tolist()))})"
+                )
+        log.info(
+            "data: %s, %d clips, %d classes, splits %s",
+            root,
+            len(self.records),
+            len(self.class_names),
+            {s: len(i) for s, i in self.split_indices.items()},
+        )
         self._loaded = True
 
     @property
@@ -173,8 +195,14 @@ class ClipDataModule(L.LightningDataModule):
         # A private generator: DataLoader otherwise draws its worker base seed from the global
         # RNG at each iter(), shifting dropout masks depending on when Lightning builds it.
         generator = torch.Generator().manual_seed(self.shuffle_seed)
-        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, generator=generator,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            generator=generator,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

@@ -47,8 +47,11 @@ OmegaConf.register_new_resolver("run_dir", _run_dir, replace=True)
 
 def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, Any]:
     """Train and evaluate one configuration; returns the metrics written to ``metrics.json``."""
-    run_dir = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() \
+    run_dir = (
+        Path(HydraConfig.get().runtime.output_dir)
+        if HydraConfig.initialized()
         else Path(cfg.run_dir)
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved.pop("hydra", None)
@@ -58,36 +61,52 @@ def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, A
         raise FileNotFoundError(f"ckpt_path: no checkpoint at {cfg.ckpt_path}")
     L.seed_everything(cfg.seed, workers=True)
 
-    dm = construct(ClipDataModule, resolved["data"], "data", cache_dir=resolved["paths"]["cache_dir"])
+    dm = construct(
+        ClipDataModule, resolved["data"], "data", cache_dir=resolved["paths"]["cache_dir"]
+    )
     dm.prepare_data()
     dm.setup()
     task = build_task(cfg.task, dm.num_outputs)
     net = instantiate(cfg.model.net, n_outputs=dm.num_outputs)
-    module = construct(SupervisedModule, resolved["model"]["optimizer"], "model.optimizer",
-                       net=net, task=task, hparams=resolved)
+    module = construct(
+        SupervisedModule,
+        resolved["model"]["optimizer"],
+        "model.optimizer",
+        net=net,
+        task=task,
+        hparams=resolved,
+    )
 
     checkpoint = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", filename="best-epoch={epoch:03d}",
-        auto_insert_metric_name=False, monitor=module.monitor, mode=task.mode,
-        save_top_k=1, save_last=True,
+        dirpath=run_dir / "checkpoints",
+        filename="best-epoch={epoch:03d}",
+        auto_insert_metric_name=False,
+        monitor=module.monitor,
+        mode=task.mode,
+        save_top_k=1,
+        save_last=True,
     )
     all_callbacks: list[Callback] = [checkpoint, EpochSeed(cfg.seed), *(callbacks or [])]
     all_callbacks += [instantiate(c) for c in cfg.callbacks.values()]
     if cfg.trainer.get("enable_progress_bar", True):
         all_callbacks.append(RichProgressBar())
-    loggers = build_loggers(resolved["logger"], run_dir, name=f"{cfg.name}-{run_dir.name}",
-                            config=resolved)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=all_callbacks, logger=loggers,
-                                     default_root_dir=str(run_dir))
+    loggers = build_loggers(
+        resolved["logger"], run_dir, name=f"{cfg.name}-{run_dir.name}", config=resolved
+    )
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=all_callbacks, logger=loggers, default_root_dir=str(run_dir)
+    )
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=cfg.ckpt_path, weights_only=True)
         best = checkpoint.best_model_path
         if not best:
             raise RuntimeError(f"no best checkpoint was saved: is {module.monitor} logged?")
-        val = trainer.validate(module, datamodule=dm, ckpt_path=best, weights_only=True,
-                               verbose=False)[0]
-        test = trainer.test(module, datamodule=dm, ckpt_path=best, weights_only=True,
-                            verbose=False)[0]
+        val = trainer.validate(
+            module, datamodule=dm, ckpt_path=best, weights_only=True, verbose=False
+        )[0]
+        test = trainer.test(
+            module, datamodule=dm, ckpt_path=best, weights_only=True, verbose=False
+        )[0]
     finally:
         finish(loggers)
 
@@ -111,8 +130,13 @@ def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, A
     }
     _write_rank_zero(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     log.info("run dir: %s", run_dir)
-    log.info("val %s = %.4f, test %s = %.4f", task.monitor, metrics["val"][task.monitor],
-             task.monitor, metrics["test"][task.monitor])
+    log.info(
+        "val %s = %.4f, test %s = %.4f",
+        task.monitor,
+        metrics["val"][task.monitor],
+        task.monitor,
+        metrics["test"][task.monitor],
+    )
     return metrics
 
 

@@ -36,8 +36,13 @@ def build_loggers(cfg: dict[str, Any], run_dir: Path, name: str, config: dict) -
         raise ValueError(f"logger.{sorted(unknown)[0]}: unknown key for the wandb logger")
     wandb_root = run_dir / "wandb_files"
     # W&B otherwise scatters state over ~/.config, ~/.cache and the cwd.
-    for var, sub in [("WANDB_DIR", ""), ("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config"),
-                     ("WANDB_DATA_DIR", "data"), ("WANDB_ARTIFACT_DIR", "artifacts")]:
+    for var, sub in [
+        ("WANDB_DIR", ""),
+        ("WANDB_CACHE_DIR", "cache"),
+        ("WANDB_CONFIG_DIR", "config"),
+        ("WANDB_DATA_DIR", "data"),
+        ("WANDB_ARTIFACT_DIR", "artifacts"),
+    ]:
         (wandb_root / sub).mkdir(parents=True, exist_ok=True)
         os.environ[var] = str(wandb_root / sub)
     offline = bool(cfg.get("offline", True))

@@ -35,7 +35,9 @@ class SupervisedModule(L.LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
         if scheduler not in ("cosine", "none"):
-            raise ValueError(f"model.optimizer.scheduler: expected 'cosine' or 'none', got {scheduler!r}")
+            raise ValueError(
+                f"model.optimizer.scheduler: expected 'cosine' or 'none', got {scheduler!r}"
+            )
         self.scheduler = scheduler
         self.save_hyperparameters(hparams or {})
         # ModuleDict keys may not shadow nn.Module attributes such as ``train``.
@@ -54,8 +56,14 @@ class SupervisedModule(L.LightningModule):
         x, y = batch["x"], batch["y"]
         outputs = self.net(x)
         loss = self.task.loss(outputs, y)
-        self.log(f"{stage}/loss", loss, prog_bar=stage != "test", on_epoch=True,
-                 on_step=False, batch_size=len(x))
+        self.log(
+            f"{stage}/loss",
+            loss,
+            prog_bar=stage != "test",
+            on_epoch=True,
+            on_step=False,
+            batch_size=len(x),
+        )
         self.stage_metrics[f"{stage}_metrics"].update(*self.task.prepare(outputs.detach(), y))
         return loss
 
@@ -63,8 +71,9 @@ class SupervisedModule(L.LightningModule):
         metrics = self.stage_metrics[f"{stage}_metrics"]
         values = summarise(self.task, metrics.compute())
         metrics.reset()
-        self.log_dict({f"{stage}/{k}": v for k, v in values.items()},
-                      prog_bar=stage == "val", sync_dist=True)
+        self.log_dict(
+            {f"{stage}/{k}": v for k, v in values.items()}, prog_bar=stage == "val", sync_dist=True
+        )
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")
@@ -93,7 +102,9 @@ class SupervisedModule(L.LightningModule):
         # checkpoint before stepping epoch schedulers, so a resumed run would be off by one.
         lr = self.lr
         if self.scheduler == "cosine":
-            lr *= 0.5 * (1 + math.cos(math.pi * self.current_epoch / max(1, self.trainer.max_epochs)))
+            lr *= 0.5 * (
+                1 + math.cos(math.pi * self.current_epoch / max(1, self.trainer.max_epochs))
+            )
         for group in self.optimizers().optimizer.param_groups:
             group["lr"] = lr
         self.log("lr", lr, on_step=False, on_epoch=True)

@@ -67,7 +67,11 @@ class BinaryTask(Task):
 
     def metrics(self):
         return MetricCollection(
-            {"sensitivity": BinaryRecall(), "specificity": BinarySpecificity(), "auroc": BinaryAUROC()}
+            {
+                "sensitivity": BinaryRecall(),
+                "specificity": BinarySpecificity(),
+                "auroc": BinaryAUROC(),
+            }
         )
 
     def prepare(self, outputs, target):

@@ -72,7 +72,9 @@ class SpectrogramCNN(nn.Module):
     def feature_map(self, spec: torch.Tensor) -> torch.Tensor:
         """Last block's output ``(batch, channels, freq', time')``."""
         if spec.dim() != 3:
-            raise ValueError(f"expected a (batch, freq, time) spectrogram, got shape {tuple(spec.shape)}")
+            raise ValueError(
+                f"expected a (batch, freq, time) spectrogram, got shape {tuple(spec.shape)}"
+            )
         x = self.input_norm(spec.unsqueeze(1))
         for name in self.block_names:
             x = getattr(self, name)(x)

@@ -55,9 +55,7 @@ class EventMask:
         """Centre time of each mask column (``center=True`` frames)."""
         return np.arange(self.mask.shape[1]) * self.hop_length / self.sample_rate
 
-    def on_grid(
-        self, freqs_hz: np.ndarray, times_s: np.ndarray, which: str = "mask"
-    ) -> np.ndarray:
+    def on_grid(self, freqs_hz: np.ndarray, times_s: np.ndarray, which: str = "mask") -> np.ndarray:
         """Sample the mask at another grid's bin centres, by nearest neighbour.
 
         Parameters

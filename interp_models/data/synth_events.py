@@ -276,30 +276,62 @@ def _trill(p: Params, t: np.ndarray, rng: np.random.Generator):
 
 # Order matters: ``num_classes`` selects the first n, and targets index this tuple.
 _KINDS: tuple[_Kind, ...] = (
-    _Kind("low_harmonic", {"f0_hz": (120.0, 220.0), "n_harmonics": (5, 8),
-                           "rolloff": (0.5, 1.0)}, _harmonic_stack),
-    _Kind("high_harmonic", {"f0_hz": (500.0, 800.0), "n_harmonics": (3, 5),
-                            "rolloff": (0.5, 1.0)}, _harmonic_stack),
+    _Kind(
+        "low_harmonic",
+        {"f0_hz": (120.0, 220.0), "n_harmonics": (5, 8), "rolloff": (0.5, 1.0)},
+        _harmonic_stack,
+    ),
+    _Kind(
+        "high_harmonic",
+        {"f0_hz": (500.0, 800.0), "n_harmonics": (3, 5), "rolloff": (0.5, 1.0)},
+        _harmonic_stack,
+    ),
     _Kind("up_chirp", {"f_start_hz": (300.0, 600.0), "f_end_hz": (2500.0, 4000.0)}, _up_chirp),
-    _Kind("down_chirp", {"f_start_hz": (2500.0, 4000.0), "f_end_hz": (300.0, 600.0)},
-          _down_chirp),
-    _Kind("am_tone", {"carrier_hz": (1000.0, 2000.0), "am_hz": (4.0, 12.0),
-                      "depth": (0.7, 1.0)}, _am_tone),
-    _Kind("low_noise_burst", {"f_low_hz": (300.0, 400.0), "f_high_hz": (750.0, 900.0)},
-          _noise_burst),
-    _Kind("high_noise_burst", {"f_low_hz": (3000.0, 3500.0), "f_high_hz": (5000.0, 6000.0)},
-          _noise_burst),
-    _Kind("click_train", {"rate_hz": (15.0, 40.0), "centre_hz": (2000.0, 3000.0),
-                          "bandwidth_hz": (300.0, 400.0)}, _click_train),
-    _Kind("fm_tone", {"carrier_hz": (1800.0, 2800.0), "depth": (0.04, 0.08),
-                      "vibrato_hz": (4.0, 8.0)}, _fm_tone),
-    _Kind("tone_pips", {"freq_hz": (3500.0, 5000.0), "rate_hz": (5.0, 9.0),
-                        "pip_s": (0.04, 0.08)}, _tone_pips),
-    _Kind("dual_tone", {"low_hz": (697.0, 941.0), "high_hz": (1209.0, 1633.0),
-                        "high_gain": (0.7, 1.0)}, _dual_tone),
+    _Kind("down_chirp", {"f_start_hz": (2500.0, 4000.0), "f_end_hz": (300.0, 600.0)}, _down_chirp),
+    _Kind(
+        "am_tone",
+        {"carrier_hz": (1000.0, 2000.0), "am_hz": (4.0, 12.0), "depth": (0.7, 1.0)},
+        _am_tone,
+    ),
+    _Kind(
+        "low_noise_burst", {"f_low_hz": (300.0, 400.0), "f_high_hz": (750.0, 900.0)}, _noise_burst
+    ),
+    _Kind(
+        "high_noise_burst",
+        {"f_low_hz": (3000.0, 3500.0), "f_high_hz": (5000.0, 6000.0)},
+        _noise_burst,
+    ),
+    _Kind(
+        "click_train",
+        {"rate_hz": (15.0, 40.0), "centre_hz": (2000.0, 3000.0), "bandwidth_hz": (300.0, 400.0)},
+        _click_train,
+    ),
+    _Kind(
+        "fm_tone",
+        {"carrier_hz": (1800.0, 2800.0), "depth": (0.04, 0.08), "vibrato_hz": (4.0, 8.0)},
+        _fm_tone,
+    ),
+    _Kind(
+        "tone_pips",
+        {"freq_hz": (3500.0, 5000.0), "rate_hz": (5.0, 9.0), "pip_s": (0.04, 0.08)},
+        _tone_pips,
+    ),
+    _Kind(
+        "dual_tone",
+        {"low_hz": (697.0, 941.0), "high_hz": (1209.0, 1633.0), "high_gain": (0.7, 1.0)},
+        _dual_tone,
+    ),
     _Kind("bell", {"f0_hz": (300.0, 500.0), "decay_s": (0.15, 0.4)}, _bell),
-    _Kind("trill", {"f_start_hz": (4500.0, 6000.0), "f_end_hz": (2500.0, 3500.0),
-                    "rate_hz": (8.0, 14.0), "syllable_s": (0.04, 0.06)}, _trill),
+    _Kind(
+        "trill",
+        {
+            "f_start_hz": (4500.0, 6000.0),
+            "f_end_hz": (2500.0, 3500.0),
+            "rate_hz": (8.0, 14.0),
+            "syllable_s": (0.04, 0.06),
+        },
+        _trill,
+    ),
 )
 
 
@@ -431,11 +463,20 @@ def synthesize_clip(config: SynthEventsConfig, index: int) -> ClipParts:
     scale = rng.uniform(*_PEAK) / np.max(np.abs(event + rest))
     event, rest = event * scale, rest * scale
     return ClipParts(
-        index=index, target=target, fold=fold, sample_rate=sr,
-        event=event, rest=rest, mix=event + rest,
-        onset_s=onset / sr, offset_s=(onset + m) / sr,
-        f_low_hz=float(f_lo), f_high_hz=float(f_hi), snr_db=snr,
-        event_params=params, distractors=tuple(used),
+        index=index,
+        target=target,
+        fold=fold,
+        sample_rate=sr,
+        event=event,
+        rest=rest,
+        mix=event + rest,
+        onset_s=onset / sr,
+        offset_s=(onset + m) / sr,
+        f_low_hz=float(f_lo),
+        f_high_hz=float(f_hi),
+        snr_db=snr,
+        event_params=params,
+        distractors=tuple(used),
     )
 
 
@@ -478,21 +519,32 @@ CSV_HEADER = ("filename", "fold", "target", "category", "esc10", "src_file", "ta
 
 def _write_clip(config: SynthEventsConfig, root: Path, index: int) -> tuple:
     parts = synthesize_clip(config, index)
-    sf.write(root / "audio" / f"{parts.stem}.wav", parts.mix, parts.sample_rate,
-             subtype="PCM_16")
+    sf.write(root / "audio" / f"{parts.stem}.wav", parts.mix, parts.sample_rate, subtype="PCM_16")
     mask, dominant = event_masks(parts.event, parts.rest)
     np.savez_compressed(
         root / "masks" / f"{parts.stem}.npz",
-        mask=mask, dominant=dominant,
-        sample_rate=np.int64(parts.sample_rate), n_fft=np.int64(MASK_N_FFT),
-        hop_length=np.int64(MASK_HOP), onset_s=np.float64(parts.onset_s),
-        offset_s=np.float64(parts.offset_s), f_low_hz=np.float64(parts.f_low_hz),
-        f_high_hz=np.float64(parts.f_high_hz), target=np.int64(parts.target),
+        mask=mask,
+        dominant=dominant,
+        sample_rate=np.int64(parts.sample_rate),
+        n_fft=np.int64(MASK_N_FFT),
+        hop_length=np.int64(MASK_HOP),
+        onset_s=np.float64(parts.onset_s),
+        offset_s=np.float64(parts.offset_s),
+        f_low_hz=np.float64(parts.f_low_hz),
+        f_high_hz=np.float64(parts.f_high_hz),
+        target=np.int64(parts.target),
         snr_db=np.float64(parts.snr_db),
         duration_s=np.float64(parts.mix.size / parts.sample_rate),
     )
-    return (f"{parts.stem}.wav", parts.fold, parts.target, parts.category, "False",
-            f"{index:06d}", "A")
+    return (
+        f"{parts.stem}.wav",
+        parts.fold,
+        parts.target,
+        parts.category,
+        "False",
+        f"{index:06d}",
+        "A",
+    )
 
 
 def _write_range(args: tuple[SynthEventsConfig, str, int, int]) -> list[tuple]:
@@ -506,15 +558,24 @@ def _describe(config: SynthEventsConfig) -> dict:
         "version": GENERATOR_VERSION,
         "config": asdict(config),
         "classes": [
-            {"target": i, "name": k.name, "duration_s": list(_EVENT_SECONDS),
-             "params": {p: list(r) for p, r in k.ranges.items()}}
+            {
+                "target": i,
+                "name": k.name,
+                "duration_s": list(_EVENT_SECONDS),
+                "params": {p: list(r) for p, r in k.ranges.items()},
+            }
             for i, k in enumerate(_KINDS[: config.num_classes])
         ],
         "distractors": {name: {"duration_s": list(d)} for name, (_, d) in _DISTRACTORS.items()},
-        "mask": {"n_fft": MASK_N_FFT, "hop_length": MASK_HOP, "center": True,
-                 "window": "hann", "floor_db": MASK_FLOOR_DB,
-                 "mask": f"event |STFT| within {MASK_FLOOR_DB:g} dB of its maximum",
-                 "dominant": "mask & event |STFT| > rest |STFT|"},
+        "mask": {
+            "n_fft": MASK_N_FFT,
+            "hop_length": MASK_HOP,
+            "center": True,
+            "window": "hann",
+            "floor_db": MASK_FLOOR_DB,
+            "mask": f"event |STFT| within {MASK_FLOOR_DB:g} dB of its maximum",
+            "dominant": "mask & event |STFT| > rest |STFT|",
+        },
     }
 
 
@@ -557,5 +618,6 @@ def ensure_events(config: SynthEventsConfig, cache_dir: Path | None = None) -> P
     and published atomically (``cached_dir``), so concurrent callers share one build.
     """
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return cached_dir(base / "synth_events" / cache_key(config),
-                      lambda tmp: generate_events(config, tmp))
+    return cached_dir(
+        base / "synth_events" / cache_key(config), lambda tmp: generate_events(config, tmp)
+    )
