@@ -1,0 +1,1 @@
+"""NMF-dictionary interpreter ("Listen to Interpret", Parekh et al., NeurIPS 2022)."""
