@@ -79,3 +79,19 @@ def cached_dir(path: Path, build: Callable[[Path], None]) -> Path:
             if tmp.exists():
                 shutil.rmtree(tmp)
     return path
+
+
+def cached_file(path: Path, build: Callable[[Path], None]) -> Path:
+    """Return file ``path``, first writing it with ``build(tmp_path)`` if absent."""
+    path = Path(path)
+    with _lock(path):
+        if not path.exists():
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
+            os.close(fd)
+            try:
+                build(Path(tmp))
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+    return path

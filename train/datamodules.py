@@ -28,9 +28,11 @@ LAYOUTS = {"esc50": read_esc50, "audiomnist": read_audiomnist}
 
 
 class FeatureDataset(Dataset):
-    """Items ``{"x": features (F, T), "y": target, "index": row in the full table}``."""
+    """Items ``{<feature name>: (F, T), ..., "y": target, "index": row in the full table}``."""
 
-    def __init__(self, features: torch.Tensor, targets: torch.Tensor, indices: np.ndarray):
+    def __init__(
+        self, features: dict[str, torch.Tensor], targets: torch.Tensor, indices: np.ndarray
+    ):
         self.features, self.targets, self.indices = features, targets, indices
 
     def __len__(self) -> int:
@@ -38,7 +40,7 @@ class FeatureDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         j = int(self.indices[i])
-        return {"x": self.features[j], "y": self.targets[j], "index": j}
+        return {**{k: v[j] for k, v in self.features.items()}, "y": self.targets[j], "index": j}
 
 
 class EpochSeededSampler(Sampler[int]):
@@ -73,7 +75,8 @@ class ClipDataModule(L.LightningDataModule):
     sample_rate, clip_seconds : every clip is resampled, downmixed, padded / cropped to this.
     train_folds, val_folds, test_folds : disjoint fold numbers of each split.
     on_bad_file : ``raise`` (error naming the file) or ``skip`` (left out and counted).
-    features : front-end settings: ``kind`` (``logmel``, ``stft``, ``log1p_stft``) + its kwargs.
+    features : named front ends, each ``{kind: logmel | stft | log1p_stft, **kwargs}``;
+        every batch holds one tensor per name. ``x`` is the model input.
     cache_dir : where generated data, decoded audio and features are cached.
     """
 
@@ -94,7 +97,7 @@ class ClipDataModule(L.LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         shuffle_seed: int = 0,
-        features: dict[str, Any] | None = None,
+        features: dict[str, dict[str, Any]] | None = None,
         cache_dir: str | None = None,
     ):
         super().__init__()
@@ -127,7 +130,12 @@ class ClipDataModule(L.LightningDataModule):
         self.folds = {k.removesuffix("_folds"): [int(f) for f in v] for k, v in splits.items()}
         self.on_bad_file = on_bad_file
         self.batch_size, self.num_workers, self.shuffle_seed = batch_size, num_workers, shuffle_seed
-        self.frontend = build_frontend(sample_rate=sample_rate, **(features or {"kind": "logmel"}))
+        features = features or {"x": {"kind": "logmel"}}
+        if "x" not in features:
+            raise ValueError(f"data.features: needs an entry named x (got {sorted(features)})")
+        self.frontends = {
+            name: build_frontend(sample_rate=sample_rate, **spec) for name, spec in features.items()
+        }
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.skipped: list[tuple[str, str]] = []
         self._loaded = False
@@ -162,8 +170,12 @@ class ClipDataModule(L.LightningDataModule):
             log.warning("skipped %d unreadable file(s) (data.on_bad_file=skip):", len(self.skipped))
             for path, reason in self.skipped:
                 log.warning("  %s: %s", path, reason)
-        feats = cached_features(self.frontend, self.waves, self.cache_dir)
-        self.features = torch.from_numpy(np.ascontiguousarray(feats))
+        self.features = {
+            name: torch.from_numpy(
+                np.ascontiguousarray(cached_features(frontend, self.waves, self.cache_dir))
+            )
+            for name, frontend in self.frontends.items()
+        }
         self.targets = torch.tensor([r.target for r in self.records], dtype=torch.long)
         folds = np.array([r.fold for r in self.records])
         self.split_indices = {s: np.flatnonzero(np.isin(folds, f)) for s, f in self.folds.items()}

@@ -18,27 +18,24 @@ from typing import Any
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from train.callbacks import EpochSeed
+from train.builders import hparams
 from train.config_utils import construct
 from train.datamodules import ClipDataModule
-from train.loggers import build_loggers, finish
-from train.modules import SupervisedModule
-from train.tasks import build_task
+from train.pipelines import PIPELINES
 
 log = logging.getLogger("train.fit")
 
 
 def _run_dir(ckpt_path: str | None, default: str) -> str:
-    """A resumed run (``ckpt_path=<run>/checkpoints/x.ckpt``) continues in ``<run>``."""
+    """A resumed run continues in the run directory holding ``ckpt_path``."""
     if ckpt_path:
-        ckpt = Path(ckpt_path).expanduser().resolve()
-        if ckpt.parent.name == "checkpoints":
-            return str(ckpt.parent.parent)
+        for parent in Path(ckpt_path).expanduser().resolve().parents:
+            if (parent / "config.yaml").is_file():
+                return str(parent)
     return default
 
 
@@ -46,17 +43,16 @@ OmegaConf.register_new_resolver("run_dir", _run_dir, replace=True)
 
 
 def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, Any]:
-    """Train and evaluate one configuration; returns the metrics written to ``metrics.json``."""
-    run_dir = (
-        Path(HydraConfig.get().runtime.output_dir)
-        if HydraConfig.initialized()
-        else Path(cfg.run_dir)
-    )
+    """Train and evaluate one configuration; returns what is written to ``metrics.json``."""
+    if HydraConfig.initialized():
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+    else:
+        run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    resolved.pop("hydra", None)
+    resolved = hparams(cfg)
     _write_rank_zero(run_dir / "config.yaml", OmegaConf.to_yaml(resolved))
-
+    if cfg.pipeline not in PIPELINES:
+        raise ValueError(f"pipeline: unknown {cfg.pipeline!r}; expected one of {sorted(PIPELINES)}")
     if cfg.ckpt_path and not Path(cfg.ckpt_path).expanduser().is_file():
         raise FileNotFoundError(f"ckpt_path: no checkpoint at {cfg.ckpt_path}")
     L.seed_everything(cfg.seed, workers=True)
@@ -66,59 +62,11 @@ def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, A
     )
     dm.prepare_data()
     dm.setup()
-    task = build_task(cfg.task, dm.num_outputs)
-    net = instantiate(cfg.model.net, n_outputs=dm.num_outputs)
-    module = construct(
-        SupervisedModule,
-        resolved["model"]["optimizer"],
-        "model.optimizer",
-        net=net,
-        task=task,
-        hparams=resolved,
-    )
-
-    checkpoint = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="best-epoch={epoch:03d}",
-        auto_insert_metric_name=False,
-        monitor=module.monitor,
-        mode=task.mode,
-        save_top_k=1,
-        save_last=True,
-    )
-    all_callbacks: list[Callback] = [checkpoint, EpochSeed(cfg.seed), *(callbacks or [])]
-    all_callbacks += [instantiate(c) for c in cfg.callbacks.values()]
-    if cfg.trainer.get("enable_progress_bar", True):
-        all_callbacks.append(RichProgressBar())
-    loggers = build_loggers(
-        resolved["logger"], run_dir, name=f"{cfg.name}-{run_dir.name}", config=resolved
-    )
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=all_callbacks, logger=loggers, default_root_dir=str(run_dir)
-    )
-    try:
-        trainer.fit(module, datamodule=dm, ckpt_path=cfg.ckpt_path, weights_only=True)
-        best = checkpoint.best_model_path
-        if not best:
-            raise RuntimeError(f"no best checkpoint was saved: is {module.monitor} logged?")
-        val = trainer.validate(
-            module, datamodule=dm, ckpt_path=best, weights_only=True, verbose=False
-        )[0]
-        test = trainer.test(
-            module, datamodule=dm, ckpt_path=best, weights_only=True, verbose=False
-        )[0]
-    finally:
-        finish(loggers)
-
     metrics = {
         "config": cfg.name,
+        "pipeline": cfg.pipeline,
         "seed": cfg.seed,
-        "monitor": module.monitor,
-        "best_checkpoint": str(Path(best).relative_to(run_dir)),
-        "best_epoch": int(Path(best).stem.split("=")[-1]),
-        "epochs_trained": trainer.current_epoch,
-        "val": _strip_prefix(val, "val/"),
-        "test": _strip_prefix(test, "test/"),
+        **PIPELINES[cfg.pipeline](cfg, run_dir, dm, callbacks),
         "data": {
             "root": str(dm.dataset_root()),
             "num_clips": len(dm.records),
@@ -129,19 +77,8 @@ def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, A
         "finished": datetime.now().isoformat(timespec="seconds"),
     }
     _write_rank_zero(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    log.info("run dir: %s", run_dir)
-    log.info(
-        "val %s = %.4f, test %s = %.4f",
-        task.monitor,
-        metrics["val"][task.monitor],
-        task.monitor,
-        metrics["test"][task.monitor],
-    )
+    log.info("run dir: %s (metrics.json, checkpoints/, logs)", run_dir)
     return metrics
-
-
-def _strip_prefix(values: dict[str, float], prefix: str) -> dict[str, float]:
-    return {k.removeprefix(prefix): float(v) for k, v in values.items()}
 
 
 @rank_zero_only

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
 import torch
 from torch import nn
 
+from train.schedule import apply_epoch_lr
 from train.tasks import Task, summarise
 
 
@@ -34,10 +34,6 @@ class SupervisedModule(L.LightningModule):
         self.task = task
         self.lr = lr
         self.weight_decay = weight_decay
-        if scheduler not in ("cosine", "none"):
-            raise ValueError(
-                f"model.optimizer.scheduler: expected 'cosine' or 'none', got {scheduler!r}"
-            )
         self.scheduler = scheduler
         self.save_hyperparameters(hparams or {})
         # ModuleDict keys may not shadow nn.Module attributes such as ``train``.
@@ -97,14 +93,4 @@ class SupervisedModule(L.LightningModule):
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
     def on_train_epoch_start(self) -> None:
-        # The learning rate is a pure function of the epoch (cosine annealing, Loshchilov &
-        # Hutter 2017) rather than a stateful scheduler: Lightning saves the end-of-epoch
-        # checkpoint before stepping epoch schedulers, so a resumed run would be off by one.
-        lr = self.lr
-        if self.scheduler == "cosine":
-            lr *= 0.5 * (
-                1 + math.cos(math.pi * self.current_epoch / max(1, self.trainer.max_epochs))
-            )
-        for group in self.optimizers().optimizer.param_groups:
-            group["lr"] = lr
-        self.log("lr", lr, on_step=False, on_epoch=True)
+        apply_epoch_lr(self, self.lr, self.scheduler)

@@ -223,7 +223,14 @@ class LogMel(nn.Module):
         """Log mel power (batch, n_mels, frames)."""
         spec = self.spectrogram.stft(wave)
         # re**2 + im**2 rather than abs()**2: no sqrt, so the gradient is defined at 0
-        power = spec.real.square() + spec.imag.square()
+        return self.from_power(spec.real.square() + spec.imag.square())
+
+    def from_power(self, power: torch.Tensor) -> torch.Tensor:
+        """Log mel of a power spectrogram (batch, n_fft // 2 + 1, frames) of this STFT.
+
+        Lets a modified (e.g. masked) STFT magnitude reach a log-mel classifier without an
+        inverse STFT round trip.
+        """
         mel = torch.matmul(self.mel_fb.to(device=power.device, dtype=power.dtype), power)
         return torch.log(mel + LOGMEL_FLOOR)
 

@@ -1,0 +1,125 @@
+"""LightningModule for the NMF interpreter, post-hoc (frozen classifier) or joint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from interp_models.nmf.interpreter import NMFInterpreter
+from train.schedule import apply_epoch_lr
+
+REGIMES = ("posthoc", "joint")
+
+
+def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``softmax(logits)`` against a probability target (L2I fidelity)."""
+    return -(target_probs * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+class NMFInterpreterModule(L.LightningModule):
+    """Trains an ``NMFInterpreter``.
+
+    ``posthoc``: the classifier is frozen (weights and batch-norm statistics); the loss is
+    ``fidelity * softCE(interp, softmax(classifier)) + reconstruction * MSE(W H, log1p|X|)
+    + sparsity * mean|H|`` (Parekh et al. 2022). ``joint`` (by design, arXiv 2305.07132):
+    classifier and interpreter train together, the interpreter head is the model's
+    prediction, so cross-entropy to the labels on it (and, weighted by ``classifier``, on
+    the classifier head that feeds it) joins the loss.
+
+    Logged per stage: ``fidelity_top1`` / ``fidelity_top3`` (agreement with the
+    classifier's prediction, never the label), ``acc`` (interpreter head vs label),
+    ``clf_acc``, ``recon_mse``, ``h_l1``. Monitor: ``val/fidelity_top1`` post-hoc,
+    ``val/acc`` joint.
+    """
+
+    def __init__(
+        self,
+        model: NMFInterpreter,
+        regime: str = "posthoc",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        scheduler: str = "cosine",
+        fidelity: float = 1.0,
+        reconstruction: float = 5.0,
+        sparsity: float = 0.4,
+        classifier: float = 1.0,
+        hparams: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        if regime not in REGIMES:
+            raise ValueError(f"interpreter.regime: expected one of {REGIMES}, got {regime!r}")
+        self.model, self.regime = model, regime
+        self.lr, self.weight_decay, self.scheduler = lr, weight_decay, scheduler
+        self.weights = {
+            "fidelity": fidelity,
+            "reconstruction": reconstruction,
+            "sparsity": sparsity,
+            "classifier": classifier,
+        }
+        if regime == "posthoc":
+            self.model.classifier.requires_grad_(False)
+        self.save_hyperparameters(hparams or {})
+
+    @property
+    def monitor(self) -> str:
+        return "val/fidelity_top1" if self.regime == "posthoc" else "val/acc"
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.regime == "posthoc":
+            self.model.classifier.eval()  # frozen batch-norm statistics too
+        return self
+
+    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        x, spec, y = batch["x"], batch["spec"], batch["y"]
+        out = self.model(x)
+        clf_probs = torch.softmax(out.clf_logits.detach(), dim=1)
+        losses = {
+            "fidelity": soft_cross_entropy(out.logits, clf_probs),
+            "reconstruction": F.mse_loss(self.model.reconstruct(out.H), spec),
+            "sparsity": out.H.abs().mean(),
+        }
+        if self.regime == "joint":
+            losses["label"] = F.cross_entropy(out.logits, y)
+            losses["classifier"] = F.cross_entropy(out.clf_logits, y)
+        loss = sum(self.weights.get(k, 1.0) * v for k, v in losses.items())
+        clf_pred = out.clf_logits.argmax(dim=1)
+        top3 = out.logits.topk(min(3, out.logits.shape[1]), dim=1).indices
+        values = {
+            "loss": loss,
+            **{f"loss_{k}": v for k, v in losses.items()},
+            "fidelity_top1": (out.logits.argmax(dim=1) == clf_pred).float().mean(),
+            "fidelity_top3": (top3 == clf_pred[:, None]).any(dim=1).float().mean(),
+            "acc": (out.logits.argmax(dim=1) == y).float().mean(),
+            "clf_acc": (clf_pred == y).float().mean(),
+            "recon_mse": losses["reconstruction"],
+            "h_l1": losses["sparsity"],
+        }
+        self.log_dict(
+            {f"{stage}/{k}": v for k, v in values.items()},
+            on_step=False,
+            on_epoch=True,
+            batch_size=len(x),
+            prog_bar=False,
+            sync_dist=True,
+        )
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+
+    def on_train_epoch_start(self) -> None:
+        apply_epoch_lr(self, self.lr, self.scheduler)

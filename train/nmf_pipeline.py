@@ -1,0 +1,171 @@
+"""The NMF-interpreter run: classifier, dictionary, interpreter, explanation metrics.
+
+``nmf_posthoc`` (Parekh et al., NeurIPS 2022): the black-box classifier is trained first
+in ``<run>/classifier/`` (or loaded from ``classifier_ckpt``), frozen, and the
+interpreter trained on top in ``<run>/``. ``nmf_joint`` (arXiv 2305.07132): classifier and
+interpreter trained together in ``<run>/``. Both then score explanations on the
+validation and test clips and export listenable examples to ``<run>/explanations/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from evaluate.nmf_eval import evaluate_split, export_examples
+from interp_models.audio.feature_cache import waveform_digest
+from interp_models.cache import cached_file, default_cache_dir, params_key
+from interp_models.nmf.dictionary import Dictionary, DictionarySettings, learn_dictionary
+from interp_models.nmf.interpreter import NMFInterpreter
+from train.builders import hparams, stage_summary, supervised_module
+from train.config_utils import construct
+from train.datamodules import ClipDataModule
+from train.nmf_module import NMFInterpreterModule
+from train.stages import fit_stage
+
+log = logging.getLogger(__name__)
+
+_STFT_KEYS = ("sample_rate", "n_fft", "hop_length", "win_length", "center")
+
+
+def check_frontends(dm: ClipDataModule) -> None:
+    """The classifier's log-mel and the interpreter's STFT must share one STFT grid."""
+    if "spec" not in dm.frontends:
+        raise ValueError("data.features.spec: the NMF interpreter needs a log1p_stft front end")
+    spec, x = dm.frontends["spec"].settings(), dm.frontends["x"].settings()
+    if spec.get("kind") != "log1p_stft":
+        raise ValueError(f"data.features.spec.kind: expected log1p_stft, got {spec.get('kind')}")
+    diff = {k: (x.get(k), spec.get(k)) for k in _STFT_KEYS if x.get(k) != spec.get(k)}
+    if diff:
+        raise ValueError(f"data.features.x and data.features.spec use different STFTs: {diff}")
+
+
+def load_classifier_checkpoint(module, path: str, cfg: DictConfig) -> None:
+    """Load a black-box checkpoint, refusing one trained on other audio settings."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    trained = ckpt.get("hyper_parameters", {}).get("data", {})
+    for key in ("sample_rate", "clip_seconds"):
+        if key in trained and trained[key] != cfg.data[key]:
+            raise ValueError(
+                f"classifier_ckpt: trained with data.{key}={trained[key]}, "
+                f"this run has {cfg.data[key]}"
+            )
+    x_cfg = OmegaConf.to_container(cfg.data.features.x, resolve=True)
+    if "features" in trained and trained["features"].get("x") != x_cfg:
+        raise ValueError(
+            f"classifier_ckpt: trained on features {trained['features'].get('x')}, "
+            f"this run has {x_cfg}"
+        )
+    module.load_state_dict(ckpt["state_dict"])
+
+
+def learned_dictionary(cfg: DictConfig, dm: ClipDataModule, run_dir: Path) -> Dictionary:
+    """Dictionary of the training clips' log1p |STFT|; cached by data and settings."""
+    settings = DictionarySettings(
+        **OmegaConf.to_container(cfg.interpreter.dictionary, resolve=True),
+        stft=dm.frontends["spec"].settings(),
+    )
+    train_idx = dm.split_indices["train"]
+    key = params_key({"waves": waveform_digest(dm.waves[train_idx]), "settings": settings})
+    cache = Path(cfg.paths.cache_dir) if cfg.paths.cache_dir else default_cache_dir()
+
+    def build(tmp: Path) -> None:
+        log.info("learning the NMF dictionary (K=%d) with torchnmf", settings.n_components)
+        learn_dictionary(dm.features["spec"][train_idx], settings).save(tmp)
+
+    path = cached_file(cache / "nmf" / f"dictionary-{key}.npz", build)
+    shutil.copyfile(path, run_dir / "dictionary.npz")  # the run keeps its own artifact
+    return Dictionary.load(path)
+
+
+def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> dict[str, Any]:
+    check_frontends(dm)
+    joint = cfg.pipeline == "nmf_joint"
+    out: dict[str, Any] = {"regime": "joint" if joint else "posthoc"}
+    if joint:
+        classifier = instantiate(cfg.model.net, n_outputs=dm.num_outputs)
+    else:
+        clf_module = supervised_module(cfg, dm)
+        if cfg.classifier_ckpt:
+            load_classifier_checkpoint(clf_module, cfg.classifier_ckpt, cfg)
+            out["classifier"] = {"checkpoint": str(cfg.classifier_ckpt)}
+        else:
+            result = fit_stage(
+                cfg,
+                clf_module,
+                dm,
+                run_dir / "classifier",
+                name=f"{cfg.name}-{run_dir.name}-classifier",
+                max_epochs=cfg.classifier_epochs,
+            )
+            out["classifier"] = stage_summary(result)
+        classifier = clf_module.net
+
+    dictionary = learned_dictionary(cfg, dm, run_dir)
+    out["dictionary"] = {
+        "file": "dictionary.npz",
+        "divergence_per_frame": dictionary.divergence,
+        "n_components": int(dictionary.W.shape[1]),
+    }
+    icfg = cfg.interpreter
+    model = NMFInterpreter(
+        classifier,
+        list(icfg.layers),
+        dictionary.W,
+        dm.num_outputs,
+        dictionary.is_noise,
+        branch_channels=icfg.branch_channels,
+        hidden=icfg.hidden,
+    )
+    optim = OmegaConf.to_container(icfg.optimizer, resolve=True)
+    loss = OmegaConf.to_container(icfg.loss, resolve=True)
+    module = construct(
+        NMFInterpreterModule,
+        {**optim, **loss},
+        "interpreter.optimizer/loss",
+        model=model,
+        regime=out["regime"],
+        hparams=hparams(cfg),
+    )
+    result = fit_stage(
+        cfg,
+        module,
+        dm,
+        run_dir,
+        name=f"{cfg.name}-{run_dir.name}",
+        resume=cfg.ckpt_path,
+        callbacks=callbacks,
+    )
+    out["interpreter"] = stage_summary(result)
+    out["interpreter"]["best_checkpoint"] = str(
+        Path(result.best_checkpoint).relative_to(run_dir.resolve())
+    )
+
+    model.eval()
+    ecfg = icfg.evaluation
+    out["explanations"] = {
+        split: evaluate_split(
+            model,
+            dm,
+            split,
+            threshold=icfg.relevance_threshold,
+            batch_size=ecfg.batch_size,
+            seed=cfg.seed,
+        )
+        for split in ("val", "test")
+    }
+    out["examples"] = export_examples(
+        model,
+        dm,
+        "test",
+        run_dir / "explanations",
+        n=ecfg.n_examples,
+        threshold=icfg.relevance_threshold,
+    )
+    return out

@@ -1,0 +1,110 @@
+"""One training stage: a LightningModule fitted in its own directory, then scored.
+
+A run is one or more stages (the NMF post-hoc pipeline trains the classifier, then the
+interpreter). Each stage keeps ``checkpoints/last.ckpt`` and the best checkpoint by a
+*validation* monitor, resumes from its own ``last.ckpt`` when the run is resumed, and
+records ``stage.json`` when done so a resumed run skips it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from omegaconf import DictConfig
+
+from train.callbacks import EpochSeed
+from train.loggers import build_loggers, finish
+
+
+@dataclass
+class StageResult:
+    best_checkpoint: str
+    best_epoch: int
+    epochs_trained: int
+    monitor: str
+    val: dict[str, float]
+    test: dict[str, float]
+
+
+def _strip(values: dict[str, float], prefix: str) -> dict[str, float]:
+    return {k.removeprefix(prefix): float(v) for k, v in values.items()}
+
+
+def fit_stage(
+    cfg: DictConfig,
+    module: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    stage_dir: Path,
+    name: str,
+    mode: str = "max",
+    resume: str | None = None,
+    max_epochs: int | None = None,
+    callbacks: list[Callback] | None = None,
+) -> StageResult:
+    """Train ``module`` (monitor ``module.monitor``) in ``stage_dir``, or reuse a finished stage.
+
+    The best checkpoint's validation and test metrics are returned; the test split is
+    evaluated only here, once, on the checkpoint chosen on validation.
+    """
+    done = stage_dir / "stage.json"
+    if done.exists():  # finished in an earlier attempt of this run: reuse its best weights
+        result = StageResult(**json.loads(done.read_text()))
+        state = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
+        module.load_state_dict(state["state_dict"])
+        return result
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = ModelCheckpoint(
+        dirpath=stage_dir / "checkpoints",
+        filename="best-epoch={epoch:03d}",
+        auto_insert_metric_name=False,
+        monitor=module.monitor,
+        mode=mode,
+        save_top_k=1,
+        save_last=True,
+    )
+    all_callbacks: list[Callback] = [checkpoint, EpochSeed(cfg.seed), *(callbacks or [])]
+    all_callbacks += [instantiate(c) for c in cfg.callbacks.values()]
+    if cfg.trainer.get("enable_progress_bar", True):
+        all_callbacks.append(RichProgressBar())
+    resolved: dict[str, Any] = dict(module.hparams)
+    loggers = build_loggers(
+        resolved.get("logger", {"kind": "csv"}), stage_dir, name=name, config=resolved
+    )
+    overrides = {"max_epochs": max_epochs} if max_epochs is not None else {}
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=all_callbacks,
+        logger=loggers,
+        default_root_dir=str(stage_dir),
+        **overrides,
+    )
+    last = stage_dir / "checkpoints" / "last.ckpt"
+    ckpt_path = resume or (str(last) if cfg.ckpt_path and last.exists() else None)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        best = checkpoint.best_model_path
+        if not best:
+            raise RuntimeError(f"no best checkpoint was saved: is {module.monitor} logged?")
+        kw = {"datamodule": datamodule, "ckpt_path": best, "weights_only": True, "verbose": False}
+        val = trainer.validate(module, **kw)[0]
+        test = trainer.test(module, **kw)[0]
+    finally:
+        finish(loggers)
+    result = StageResult(
+        best_checkpoint=str(Path(best).resolve()),
+        best_epoch=int(Path(best).stem.split("=")[-1]),
+        epochs_trained=trainer.current_epoch,
+        monitor=module.monitor,
+        val=_strip(val, "val/"),
+        test=_strip(test, "test/"),
+    )
+    if trainer.is_global_zero:
+        done.write_text(json.dumps(asdict(result), indent=2) + "\n")
+    return result
