@@ -18,7 +18,7 @@ $(STAMP): requirements.lock constraints.txt pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	$(PY) -m train.fit config=blackbox_events
+	$(PY) -m train.fit config=nmf_interpreter
 
 test: setup
 	$(VENV)/bin/ruff check .

@@ -71,14 +71,34 @@ def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, A
             "root": str(dm.dataset_root()),
             "num_clips": len(dm.records),
             "num_classes": dm.num_outputs,
+            "class_names": list(dm.class_names),
             "splits": {s: len(i) for s, i in dm.split_indices.items()},
             "skipped_files": [{"path": p, "reason": r} for p, r in dm.skipped],
         },
         "finished": datetime.now().isoformat(timespec="seconds"),
     }
     _write_rank_zero(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    log.info("run dir: %s (metrics.json, checkpoints/, logs)", run_dir)
+    _report(run_dir, metrics)
     return metrics
+
+
+@rank_zero_only
+def _report(run_dir: Path, metrics: dict[str, Any]) -> None:
+    """Tell the user where the results are (printed, so it shows without logging set up)."""
+    lines = [f"run directory: {run_dir}", f"  metrics:      {run_dir / 'metrics.json'}"]
+    for stage in ("classifier", "interpreter"):
+        if isinstance(metrics.get(stage), dict) and "test" in metrics[stage]:
+            lines.append(f"  {stage} test: {_short(metrics[stage]['test'])}")
+    if "test" in metrics and isinstance(metrics["test"], dict):
+        lines.append(f"  test: {_short(metrics['test'])}")
+    if metrics.get("examples"):
+        lines.append(f"  explanations: {run_dir / 'explanations'} (wav + png per clip)")
+        lines.append(f"  explanation metrics (test): {_short(metrics['explanations']['test'])}")
+    print("\n".join(lines), flush=True)
+
+
+def _short(values: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.3f}" for k, v in values.items() if not k.endswith("_ci95"))
 
 
 @rank_zero_only

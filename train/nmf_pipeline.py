@@ -22,7 +22,7 @@ from evaluate.nmf_eval import evaluate_split, export_examples
 from interp_models.audio.feature_cache import waveform_digest
 from interp_models.cache import cached_file, default_cache_dir, params_key
 from interp_models.nmf.dictionary import Dictionary, DictionarySettings, learn_dictionary
-from interp_models.nmf.interpreter import NMFInterpreter
+from interp_models.nmf.interpreter import LayerTaps, NMFInterpreter
 from train.builders import hparams, stage_summary, supervised_module
 from train.config_utils import construct
 from train.datamodules import ClipDataModule
@@ -92,6 +92,7 @@ def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> di
         classifier = instantiate(cfg.model.net, n_outputs=dm.num_outputs)
     else:
         clf_module = supervised_module(cfg, dm)
+        LayerTaps.resolve(clf_module.net, list(cfg.interpreter.layers))  # fail before training
         if cfg.classifier_ckpt:
             load_classifier_checkpoint(clf_module, cfg.classifier_ckpt, cfg)
             out["classifier"] = {"checkpoint": str(cfg.classifier_ckpt)}

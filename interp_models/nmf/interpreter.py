@@ -39,16 +39,22 @@ class LayerTaps:
     """Forward hooks that keep the latest output of named submodules of a model."""
 
     def __init__(self, model: nn.Module, names: Sequence[str]):
+        modules = self.resolve(model, names)
+        self.names = list(names)
+        self.outputs: dict[str, torch.Tensor] = {}
+        self.channels = [_out_channels(m) for m in modules]
+        for name, module in zip(names, modules, strict=True):
+            module.register_forward_hook(self._hook(name))
+
+    @staticmethod
+    def resolve(model: nn.Module, names: Sequence[str]) -> list[nn.Module]:
+        """The named submodules; an error lists the missing names and the top-level ones."""
         available = dict(model.named_modules())
         missing = [n for n in names if n not in available]
         if missing:
-            candidates = [n for n in available if n and "." not in n]
-            raise ValueError(f"model.layers: no module named {missing} (top-level: {candidates})")
-        self.names = list(names)
-        self.outputs: dict[str, torch.Tensor] = {}
-        self.channels = [_out_channels(available[n]) for n in names]
-        for name in names:
-            available[name].register_forward_hook(self._hook(name))
+            top = [n for n in available if n and "." not in n]
+            raise ValueError(f"interpreter.layers: no module named {missing} (top-level: {top})")
+        return [available[n] for n in names]
 
     def _hook(self, name: str):
         def hook(module, inputs, output):

@@ -1,0 +1,74 @@
+"""Explain your own clip with a trained NMF-interpreter run.
+
+    python -m evaluate.explain path/to/clip.wav ckpt=<run dir or .ckpt> [out=<dir>]
+        [target=<class name or index>] [threshold=0.2]
+
+Writes ``input.wav``, ``explanation.wav`` (what the relevant components hear),
+``figure.png`` and ``explanation.json`` to ``out`` (default
+``<run>/explanations/user/<clip name>/``) and prints where they are.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from evaluate.nmf_eval import explain_clip
+from evaluate.runs import load_run
+from interp_models.audio.io import load_audio
+from interp_models.nmf.interpreter import NMFInterpreter
+
+USAGE = __doc__.split("\n\n")[1]
+KEYS = {"ckpt", "out", "target", "threshold"}
+
+
+def parse(argv: list[str]) -> tuple[Path, dict[str, str]]:
+    clips = [a for a in argv if "=" not in a]
+    opts = dict(a.split("=", 1) for a in argv if "=" in a)
+    unknown = sorted(set(opts) - KEYS)
+    if unknown:
+        raise SystemExit(f"unknown option {unknown[0]}= (accepted: {sorted(KEYS)})\n{USAGE}")
+    if len(clips) != 1 or "ckpt" not in opts:
+        raise SystemExit(f"expected one clip and ckpt=<run>\n{USAGE}")
+    return Path(clips[0]), opts
+
+
+def main(argv: list[str] | None = None) -> Path:
+    clip, opts = parse(sys.argv[1:] if argv is None else argv)
+    run = load_run(opts["ckpt"])
+    if not isinstance(run.model, NMFInterpreter):
+        raise SystemExit(f"ckpt: {run.run_dir} is not an NMF-interpreter run")
+    data = run.config["data"]
+    wave = load_audio(clip, data["sample_rate"])
+    min_len = int(round(data["clip_seconds"] * data["sample_rate"]))
+    if len(wave) < min_len:  # the classifier was trained on clips of this length
+        wave = torch.nn.functional.pad(torch.from_numpy(wave), (0, min_len - len(wave))).numpy()
+    target = opts.get("target")
+    if target is not None:
+        target = int(target) if target.isdigit() else run.class_names.index(target)
+    out = Path(opts.get("out") or run.run_dir / "explanations" / "user" / clip.stem)
+    record = explain_clip(
+        run.model,
+        torch.from_numpy(wave),
+        run.frontends["x"],
+        run.frontends["spec"],
+        out,
+        run.class_names,
+        threshold=float(opts.get("threshold", 0.2)),
+        target=target,
+        meta={"input_file": str(clip), "model": str(run.run_dir)},
+    )
+    print(f"classifier prediction: {record['classifier_prediction']}")
+    print(
+        f"explained class: {record['class_name']}; relevant components: "
+        f"{record['relevant_components']}"
+    )
+    for name in ("explanation.wav", "figure.png", "explanation.json", "input.wav"):
+        print(f"  {out / name}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

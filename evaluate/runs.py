@@ -1,0 +1,77 @@
+"""Rebuild a trained model from its run directory, without Lightning or pickled code."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from hydra.utils import instantiate
+from torch import nn
+
+from interp_models.audio.features import build_frontend
+from interp_models.nmf.dictionary import Dictionary
+from interp_models.nmf.interpreter import NMFInterpreter
+
+
+@dataclass
+class LoadedRun:
+    run_dir: Path
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    model: nn.Module
+    frontends: dict[str, nn.Module]
+    class_names: list[str]
+
+
+def _run_dir(path: Path) -> Path:
+    path = Path(path).expanduser().resolve()
+    for candidate in [path, *path.parents]:
+        if (candidate / "config.yaml").is_file() and (candidate / "metrics.json").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"ckpt: {path} is not inside a finished run (config.yaml + metrics.json)"
+    )
+
+
+def load_run(path: str | Path, device: str = "cpu") -> LoadedRun:
+    """Load the final model of the run holding ``path`` (a run dir or one of its ckpts).
+
+    Checkpoints load with ``torch.load(weights_only=True)``: tensors only, no code.
+    """
+    run_dir = _run_dir(Path(path))
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    names = metrics["data"]["class_names"]
+    data = cfg["data"]
+    frontends = {
+        name: build_frontend(sample_rate=data["sample_rate"], **spec)
+        for name, spec in data["features"].items()
+    }
+    net = instantiate(cfg["model"]["net"], n_outputs=len(names))
+    if cfg["pipeline"] == "supervised":
+        ckpt_file, prefix, model = metrics["best_checkpoint"], "net.", net
+    elif cfg["pipeline"] in ("nmf_posthoc", "nmf_joint"):
+        icfg = cfg["interpreter"]
+        dictionary = Dictionary.load(run_dir / "dictionary.npz")
+        model = NMFInterpreter(
+            net,
+            icfg["layers"],
+            dictionary.W,
+            len(names),
+            dictionary.is_noise,
+            branch_channels=icfg["branch_channels"],
+            hidden=icfg["hidden"],
+        )
+        ckpt_file, prefix = metrics["interpreter"]["best_checkpoint"], "model."
+    else:
+        raise ValueError(f"pipeline {cfg['pipeline']!r} of {run_dir} cannot be loaded")
+    ckpt_path = Path(path) if str(path).endswith(".ckpt") else run_dir / ckpt_file
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
+    model.load_state_dict(
+        {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+    )
+    return LoadedRun(run_dir, cfg, metrics, model.to(device).eval(), frontends, names)

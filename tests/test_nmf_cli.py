@@ -1,0 +1,126 @@
+"""End to end: the two NMF-interpreter regimes and single-clip explanation, on tiny data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import soundfile as sf
+from conftest import ROOT, TINY_DATA
+
+NMF_TINY = [
+    *TINY_DATA,
+    "interpreter.dictionary.n_components=12",
+    "interpreter.hidden=32",
+    "interpreter.branch_channels=8",
+    "interpreter.dictionary.max_iter=30",
+    "interpreter.evaluation.n_examples=2",
+    "interpreter.layers=[block1,block2]",
+    "logger=csv",
+]
+
+EXPLANATION_METRICS = {
+    "fidelity_top1",
+    "fidelity_top3",
+    "FF",
+    "FF_random",
+    "FidIn",
+    "AI",
+    "AD",
+    "AG",
+    "mass_inside",
+    "iou",
+    "recon_mse",
+    "h_hoyer",
+    "clf_acc",
+}
+
+
+def test_posthoc_interpreter_run_and_explain_cli(run_fit, tmp_path, cache_dir):
+    run_dir = tmp_path / "posthoc"
+    run_fit(
+        "config=nmf_interpreter",
+        *NMF_TINY,
+        "classifier_epochs=2",
+        "trainer.max_epochs=2",
+        f"hydra.run.dir={run_dir}",
+    )
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["regime"] == "posthoc" and m["interpreter"]["monitor"] == "val/fidelity_top1"
+    assert m["classifier"]["monitor"] == "val/acc"
+    assert (run_dir / "classifier" / "checkpoints" / "last.ckpt").is_file()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and (
+        run_dir / "dictionary.npz"
+    ).is_file()
+    for split in ("val", "test"):
+        assert EXPLANATION_METRICS <= set(m["explanations"][split])
+        assert 0 <= m["explanations"][split]["mass_inside"] <= 1
+    assert len(m["examples"]) == 2
+    example = run_dir / "explanations" / m["examples"][0]["clip"]
+    for name in ("input.wav", "explanation.wav", "figure.png", "explanation.json"):
+        assert (example / name).stat().st_size > 0
+    wave, sr = sf.read(example / "explanation.wav")
+    assert sr == 16000 and len(wave) == 16000
+
+    # A user's own clip: 44.1 kHz stereo, resampled, explained, written.
+    clip = tmp_path / "mine.wav"
+    original, _ = sf.read(example / "input.wav")
+    sf.write(clip, __import__("numpy").stack([original, original], 1), 16000)
+    out = tmp_path / "explained"
+    proc = subprocess.run(
+        [sys.executable, "-m", "evaluate.explain", str(clip), f"ckpt={run_dir}", f"out={out}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "explanation.wav" in proc.stdout and (out / "figure.png").is_file()
+    record = json.loads((out / "explanation.json").read_text())
+    assert record["grouping"] == "components" and record["method"] == "nmf_interpreter"
+
+
+def test_joint_interpreter_run(run_fit, tmp_path):
+    run_dir = tmp_path / "joint"
+    run_fit(
+        "config=nmf_interpreter_joint",
+        *NMF_TINY,
+        "trainer.max_epochs=2",
+        f"hydra.run.dir={run_dir}",
+    )
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["regime"] == "joint" and "classifier" not in m
+    assert m["interpreter"]["monitor"] == "val/acc"
+    assert {"acc", "clf_acc", "fidelity_top1"} <= set(m["interpreter"]["test"])
+    assert not (run_dir / "classifier").exists()
+
+
+def test_classifier_checkpoint_from_other_audio_settings_is_refused(run_fit, tmp_path):
+    bb = tmp_path / "bb"
+    run_fit(
+        "config=blackbox_events",
+        *TINY_DATA,
+        "trainer.max_epochs=1",
+        "logger=csv",
+        f"hydra.run.dir={bb}",
+    )
+    ckpt = bb / "checkpoints" / "last.ckpt"
+    proc = run_fit(
+        "config=nmf_interpreter",
+        *NMF_TINY,
+        f"classifier_ckpt={ckpt}",
+        "data.features.x.n_mels=32",
+        f"hydra.run.dir={tmp_path / 'r'}",
+        check=False,
+    )
+    assert proc.returncode != 0 and "classifier_ckpt" in proc.stderr
+    run_fit(
+        "config=nmf_interpreter",
+        *NMF_TINY,
+        f"classifier_ckpt={ckpt}",
+        "trainer.max_epochs=1",
+        f"hydra.run.dir={tmp_path / 'ok'}",
+    )
+    m = json.loads((tmp_path / "ok" / "metrics.json").read_text())
+    assert m["classifier"] == {"checkpoint": str(ckpt)}
