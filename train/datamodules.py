@@ -198,6 +198,17 @@ class ClipDataModule(L.LightningDataModule):
     def num_outputs(self) -> int:
         return len(self.class_names)
 
+    def summary(self) -> dict[str, Any]:
+        """What ``metrics.json`` records about the data of a run."""
+        return {
+            "root": str(self.dataset_root()),
+            "num_clips": len(self.records),
+            "num_classes": self.num_outputs,
+            "class_names": list(self.class_names),
+            "splits": {s: len(i) for s, i in self.split_indices.items()},
+            "skipped_files": [{"path": p, "reason": r} for p, r in self.skipped],
+        }
+
     def dataset(self, split: str) -> FeatureDataset:
         return FeatureDataset(self.features, self.targets, self.split_indices[split])
 

@@ -18,14 +18,14 @@ from typing import Any
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from train.builders import hparams
 from train.config_utils import construct
-from train.datamodules import ClipDataModule
-from train.pipelines import PIPELINES
+from train.pipelines import resolve_pipeline
 
 log = logging.getLogger("train.fit")
 
@@ -51,30 +51,22 @@ def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, A
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = hparams(cfg)
     _write_rank_zero(run_dir / "config.yaml", OmegaConf.to_yaml(resolved))
-    if cfg.pipeline not in PIPELINES:
-        raise ValueError(f"pipeline: unknown {cfg.pipeline!r}; expected one of {sorted(PIPELINES)}")
+    pipeline = resolve_pipeline(cfg.pipeline)
     if cfg.ckpt_path and not Path(cfg.ckpt_path).expanduser().is_file():
         raise FileNotFoundError(f"ckpt_path: no checkpoint at {cfg.ckpt_path}")
     L.seed_everything(cfg.seed, workers=True)
 
-    dm = construct(
-        ClipDataModule, resolved["data"], "data", cache_dir=resolved["paths"]["cache_dir"]
-    )
+    data = dict(resolved["data"])
+    dm_class = get_class(data.pop("_target_", "train.datamodules.ClipDataModule"))
+    dm = construct(dm_class, data, "data", cache_dir=resolved["paths"]["cache_dir"])
     dm.prepare_data()
     dm.setup()
     metrics = {
         "config": cfg.name,
         "pipeline": cfg.pipeline,
         "seed": cfg.seed,
-        **PIPELINES[cfg.pipeline](cfg, run_dir, dm, callbacks),
-        "data": {
-            "root": str(dm.dataset_root()),
-            "num_clips": len(dm.records),
-            "num_classes": dm.num_outputs,
-            "class_names": list(dm.class_names),
-            "splits": {s: len(i) for s, i in dm.split_indices.items()},
-            "skipped_files": [{"path": p, "reason": r} for p, r in dm.skipped],
-        },
+        **pipeline(cfg, run_dir, dm, callbacks),
+        "data": dm.summary(),
         "finished": datetime.now().isoformat(timespec="seconds"),
     }
     _write_rank_zero(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")

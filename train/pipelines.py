@@ -2,13 +2,16 @@
 
 - ``supervised``: train one model on the data's task (the black boxes).
 - ``nmf_posthoc`` / ``nmf_joint``: see ``train.nmf_pipeline``.
+- any ``package.module.function`` with the same signature (how model families plug in).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import get_method
 from omegaconf import DictConfig
 
 from train.builders import stage_summary, supervised_module
@@ -35,3 +38,16 @@ def supervised(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) ->
 
 
 PIPELINES = {"supervised": supervised, "nmf_posthoc": run_nmf, "nmf_joint": run_nmf}
+
+
+def resolve_pipeline(name: str) -> Callable[..., dict[str, Any]]:
+    """A built-in pipeline by name, or any ``module.function`` with the same signature
+    ``(cfg, run_dir, datamodule, callbacks) -> metrics dict``."""
+    if name in PIPELINES:
+        return PIPELINES[name]
+    if "." in name:
+        try:
+            return get_method(name)
+        except Exception as err:
+            raise ValueError(f"pipeline: cannot import {name!r}: {err}") from err
+    raise ValueError(f"pipeline: unknown {name!r}; built-ins are {sorted(PIPELINES)}")
