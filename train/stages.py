@@ -62,7 +62,8 @@ def fit_stage(
     stage_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = ModelCheckpoint(
         dirpath=stage_dir / "checkpoints",
-        filename="best-epoch={epoch:03d}",
+        # No "=" in the name: Hydra overrides like classifier_ckpt=<path> would need quoting.
+        filename="best-epoch{epoch:03d}",
         auto_insert_metric_name=False,
         monitor=module.monitor,
         mode=mode,
@@ -99,7 +100,7 @@ def fit_stage(
         finish(loggers)
     result = StageResult(
         best_checkpoint=str(Path(best).resolve()),
-        best_epoch=int(Path(best).stem.split("=")[-1]),
+        best_epoch=int(Path(best).stem.removeprefix("best-epoch").split("-")[0]),
         epochs_trained=trainer.current_epoch,
         monitor=module.monitor,
         val=_strip(val, "val/"),
