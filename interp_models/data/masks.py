@@ -63,7 +63,7 @@ class EventMask:
         freqs_hz : (F',) band centres, e.g. mel filter centres
             ``librosa.mel_frequencies(n_mels + 2, fmax=sr / 2)[1:-1]``.
         times_s : (T',) frame centres, e.g. ``np.arange(T') * hop / sr`` for centred frames.
-        which : ``"mask"`` or ``"dominant"``.
+        which : ``"mask"``, ``"dominant"`` or ``"box"`` (see ``box``).
 
         Returns
         -------
@@ -71,11 +71,13 @@ class EventMask:
         [0, duration_s].  Nearest-neighbour sampling keeps a cell only if its centre lies
         in the mask, so a narrow line between two wide bands' centres can be missed.
         """
-        if which not in ("mask", "dominant"):
-            raise ValueError(f"which must be 'mask' or 'dominant', got {which!r}")
-        grid = self.mask if which == "mask" else self.dominant
+        if which not in ("mask", "dominant", "box"):
+            raise ValueError(f"which must be 'mask', 'dominant' or 'box', got {which!r}")
         freqs = np.asarray(freqs_hz, dtype=float)
         times = np.asarray(times_s, dtype=float)
+        if which == "box":
+            return self.box(freqs, times)
+        grid = self.mask if which == "mask" else self.dominant
         fi = np.rint(freqs * self.n_fft / self.sample_rate).astype(int)
         ti = np.rint(times * self.sample_rate / self.hop_length).astype(int)
         f_ok = (freqs >= 0) & (freqs <= self.sample_rate / 2)
@@ -83,6 +85,20 @@ class EventMask:
         fi = np.clip(fi, 0, grid.shape[0] - 1)
         ti = np.clip(ti, 0, grid.shape[1] - 1)
         return grid[np.ix_(fi, ti)] & f_ok[:, None] & t_ok[None, :]
+
+
+    def box(self, freqs_hz: np.ndarray, times_s: np.ndarray) -> np.ndarray:
+        """The event's bounding region on a grid: [onset, offset] x [f_low, f_high].
+
+        A coarser truth than ``mask``: a harmonic stack's box also holds the gaps between
+        its harmonics, so explanations made of smooth spectral shapes (NMF components,
+        mel bands) are not penalised for the gaps.
+        """
+        freqs = np.asarray(freqs_hz, dtype=float)
+        times = np.asarray(times_s, dtype=float)
+        f_in = (freqs >= self.f_low_hz) & (freqs <= self.f_high_hz)
+        t_in = (times >= self.onset_s) & (times <= self.offset_s)
+        return f_in[:, None] & t_in[None, :]
 
 
 def load_event_mask(path: str | Path) -> EventMask:
