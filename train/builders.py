@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
@@ -31,10 +32,11 @@ def supervised_module(cfg: DictConfig, dm: ClipDataModule) -> SupervisedModule:
     )
 
 
-def stage_summary(result: StageResult) -> dict[str, Any]:
+def stage_summary(result: StageResult, run_dir: Path) -> dict[str, Any]:
+    """A stage's figures for ``metrics.json``; the checkpoint path relative to ``run_dir``."""
     return {
         "monitor": result.monitor,
-        "best_checkpoint": result.best_checkpoint,
+        "best_checkpoint": str(Path(result.best_checkpoint).relative_to(run_dir.resolve())),
         "best_epoch": result.best_epoch,
         "epochs_trained": result.epochs_trained,
         "val": result.val,

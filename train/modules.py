@@ -12,7 +12,23 @@ from train.schedule import apply_epoch_lr
 from train.tasks import Task, summarise
 
 
-class SupervisedModule(L.LightningModule):
+class StagedSteps(L.LightningModule):
+    """Routes Lightning's train / val / test steps to one ``_step(batch, stage)``."""
+
+    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
+
+class SupervisedModule(StagedSteps):
     """Trains ``net`` on ``batch["x"] -> batch["y"]`` with ``task``'s loss and metrics.
 
     Metrics are logged as ``{stage}/{name}``; the checkpoint monitor is
@@ -70,15 +86,6 @@ class SupervisedModule(L.LightningModule):
         self.log_dict(
             {f"{stage}/{k}": v for k, v in values.items()}, prog_bar=stage == "val", sync_dist=True
         )
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
 
     def on_train_epoch_end(self):
         self._log_epoch("train")

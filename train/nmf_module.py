@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 
 from interp_models.nmf.interpreter import NMFInterpreter
+from train.modules import StagedSteps
 from train.schedule import apply_epoch_lr
 
 REGIMES = ("posthoc", "joint")
@@ -19,7 +19,7 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torc
     return -(target_probs * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
-class NMFInterpreterModule(L.LightningModule):
+class NMFInterpreterModule(StagedSteps):
     """Trains an ``NMFInterpreter``.
 
     ``posthoc``: the classifier is frozen (weights and batch-norm statistics); the loss is
@@ -112,15 +112,6 @@ class NMFInterpreterModule(L.LightningModule):
             sync_dist=True,
         )
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]

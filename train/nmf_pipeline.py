@@ -105,7 +105,7 @@ def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> di
                 name=f"{cfg.name}-{run_dir.name}-classifier",
                 max_epochs=cfg.classifier_epochs,
             )
-            out["classifier"] = stage_summary(result)
+            out["classifier"] = stage_summary(result, run_dir)
         classifier = clf_module.net
 
     dictionary = learned_dictionary(cfg, dm, run_dir)
@@ -143,10 +143,7 @@ def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> di
         resume=cfg.ckpt_path,
         callbacks=callbacks,
     )
-    out["interpreter"] = stage_summary(result)
-    out["interpreter"]["best_checkpoint"] = str(
-        Path(result.best_checkpoint).relative_to(run_dir.resolve())
-    )
+    out["interpreter"] = stage_summary(result, run_dir)
 
     model.eval()
     ecfg = icfg.evaluation

@@ -32,9 +32,7 @@ def supervised(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) ->
         resume=cfg.ckpt_path,
         callbacks=callbacks,
     )
-    summary = stage_summary(result)
-    summary["best_checkpoint"] = str(Path(result.best_checkpoint).relative_to(run_dir.resolve()))
-    return summary
+    return stage_summary(result, run_dir)
 
 
 PIPELINES = {"supervised": supervised, "nmf_posthoc": run_nmf, "nmf_joint": run_nmf}
