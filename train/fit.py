@@ -90,7 +90,8 @@ def _report(run_dir: Path, metrics: dict[str, Any]) -> None:
 
 
 def _short(values: dict[str, float]) -> str:
-    return ", ".join(f"{k}={v:.3f}" for k, v in values.items() if not k.endswith("_ci95"))
+    keep = {k: v for k, v in values.items() if not k.endswith("_ci95") and "loss_" not in k}
+    return ", ".join(f"{k}={v:.3f}" for k, v in keep.items())
 
 
 @rank_zero_only

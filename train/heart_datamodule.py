@@ -284,8 +284,7 @@ class HeartDataModule(L.LightningDataModule):
         for k, (s, n) in enumerate(zip(states, self.n_frames, strict=True)):
             if len(s) != n:
                 raise ValueError(
-                    f"segmentation {name!r}, {self.records[k].path}: {len(s)} frames, "
-                    f"expected {n}"
+                    f"segmentation {name!r}, {self.records[k].path}: {len(s)} frames, expected {n}"
                 )
         self.segmentations[name] = list(states)
 
@@ -293,8 +292,11 @@ class HeartDataModule(L.LightningDataModule):
         """Make ``name`` the segmentation the ``segments`` batches carry."""
         if name not in self.segmentations:
             if name == "ground_truth":
-                missing = [str(r.path) for r, g in zip(self.records, self.ground_truth,
-                                                      strict=True) if g is None]
+                missing = [
+                    str(r.path)
+                    for r, g in zip(self.records, self.ground_truth, strict=True)
+                    if g is None
+                ]
                 raise ValueError(
                     f"segmentation=ground_truth: {len(missing)} recording(s) have no .tsv "
                     f"segmentation, e.g. {missing[0]}"

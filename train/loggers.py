@@ -31,7 +31,27 @@ def build_loggers(cfg: dict[str, Any], run_dir: Path, name: str, config: dict) -
     loggers: list[Logger] = [CSVLogger(save_dir=run_dir, name="csv")]
     if kind == "csv":
         return loggers
-    unknown = set(cfg) - {"project", "entity", "offline", "tags"}
+    run_id, offline = _wandb_env(cfg, run_dir)
+    loggers.append(
+        WandbLogger(
+            project=cfg.get("project", "interp-models"),
+            entity=cfg.get("entity"),
+            name=name,
+            id=run_id,
+            resume="allow",
+            save_dir=str(run_dir / "wandb_files"),
+            offline=offline,
+            tags=list(cfg.get("tags") or []),
+            config=config,
+            log_model=False,
+        )
+    )
+    return loggers
+
+
+def _wandb_env(cfg: dict[str, Any], run_dir: Path) -> tuple[str, bool]:
+    """Point every W&B directory into ``run_dir``; returns (run id, offline)."""
+    unknown = set(cfg) - {"kind", "project", "entity", "offline", "tags"}
     if unknown:
         raise ValueError(f"logger.{sorted(unknown)[0]}: unknown key for the wandb logger")
     wandb_root = run_dir / "wandb_files"
@@ -48,25 +68,45 @@ def build_loggers(cfg: dict[str, Any], run_dir: Path, name: str, config: dict) -
     offline = bool(cfg.get("offline", True))
     os.environ["WANDB_MODE"] = "offline" if offline else "online"
     os.environ.setdefault("WANDB_SILENT", "true")
-    # A resumed run continues the same W&B run.
+    # One W&B run per run (stage) directory: a resumed run continues it.
     id_file = run_dir / "wandb_id.txt"
     if not id_file.exists():
         id_file.write_text(uuid.uuid4().hex[:8])
-    loggers.append(
-        WandbLogger(
-            project=cfg.get("project", "interp-models"),
-            entity=cfg.get("entity"),
-            name=name,
-            id=id_file.read_text().strip(),
-            resume="allow",
-            save_dir=str(wandb_root),
-            offline=offline,
-            tags=list(cfg.get("tags") or []),
-            config=config,
-            log_model=False,
-        )
+    return id_file.read_text().strip(), offline
+
+
+def log_results(
+    cfg: dict[str, Any],
+    run_dir: Path,
+    name: str,
+    scalars: dict[str, float],
+    media: list[tuple[str, Path]] = (),
+) -> None:
+    """Add end-of-run results (explanation metrics, figures ``.png``, audio ``.wav``) to the
+    run directory's W&B run; a no-op for the CSV logger (``metrics.json`` has them)."""
+    cfg = dict(cfg)
+    if cfg.get("kind", "wandb") != "wandb":
+        return
+    import wandb
+
+    run_id, offline = _wandb_env(cfg, run_dir)
+    run = wandb.init(
+        project=cfg.get("project", "interp-models"),
+        entity=cfg.get("entity"),
+        id=run_id,
+        resume="allow",
+        name=name,
+        dir=str(run_dir / "wandb_files"),
+        mode="offline" if offline else "online",
     )
-    return loggers
+    run.summary.update(scalars)
+    logged = {}
+    for key, path in media:
+        path = Path(path)
+        logged[key] = wandb.Audio(str(path)) if path.suffix == ".wav" else wandb.Image(str(path))
+    if logged:
+        run.log(logged)
+    run.finish()
 
 
 def finish(loggers: list[Logger]) -> None:

@@ -26,6 +26,7 @@ from interp_models.nmf.interpreter import LayerTaps, NMFInterpreter
 from train.builders import hparams, stage_summary, supervised_module
 from train.config_utils import construct
 from train.datamodules import ClipDataModule
+from train.loggers import log_results
 from train.nmf_module import NMFInterpreterModule
 from train.stages import fit_stage
 
@@ -166,4 +167,15 @@ def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> di
         n=ecfg.n_examples,
         threshold=icfg.relevance_threshold,
     )
+    scalars = {
+        f"explanations/{split}/{k}": v
+        for split, values in out["explanations"].items()
+        for k, v in values.items()
+    }
+    media = [
+        (f"explanations/{ex['clip']}/{name}", Path(ex["dir"]) / f"{name}.{ext}")
+        for ex in out["examples"]
+        for name, ext in (("figure", "png"), ("explanation", "wav"), ("input", "wav"))
+    ]
+    log_results(hparams(cfg)["logger"], run_dir, f"{cfg.name}-{run_dir.name}", scalars, media)
     return out
