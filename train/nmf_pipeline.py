@@ -105,6 +105,7 @@ def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> di
                 run_dir / "classifier",
                 name=f"{cfg.name}-{run_dir.name}-classifier",
                 max_epochs=cfg.classifier_epochs,
+                final=False,
             )
             out["classifier"] = stage_summary(result, run_dir)
         classifier = clf_module.net
@@ -141,7 +142,6 @@ def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> di
         dm,
         run_dir,
         name=f"{cfg.name}-{run_dir.name}",
-        resume=cfg.ckpt_path,
         callbacks=callbacks,
     )
     out["interpreter"] = stage_summary(result, run_dir)

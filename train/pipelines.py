@@ -29,7 +29,6 @@ def supervised(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) ->
         run_dir,
         name=f"{cfg.name}-{run_dir.name}",
         mode=module.task.mode,
-        resume=cfg.ckpt_path,
         callbacks=callbacks,
     )
     return stage_summary(result, run_dir)

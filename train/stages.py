@@ -37,6 +37,21 @@ def _strip(values: dict[str, float], prefix: str) -> dict[str, float]:
     return {k.removeprefix(prefix): float(v) for k, v in values.items()}
 
 
+def _resume_from(ckpt_path: str | None, stage_dir: Path, final: bool) -> str | None:
+    """Where a resumed run continues this stage: the given checkpoint if it belongs to the
+    stage (or, for the final stage, to no run at all), else the stage's own ``last.ckpt``."""
+    if not ckpt_path:
+        return None
+    ckpt = Path(ckpt_path).expanduser().resolve()
+    checkpoints = (stage_dir / "checkpoints").resolve()
+    if ckpt.parent == checkpoints:
+        return str(ckpt)
+    if final and not any((p / "config.yaml").is_file() for p in ckpt.parents):
+        return str(ckpt)  # a checkpoint file from elsewhere continues the final stage
+    last = checkpoints / "last.ckpt"
+    return str(last) if last.exists() else None
+
+
 def fit_stage(
     cfg: DictConfig,
     module: L.LightningModule,
@@ -44,11 +59,15 @@ def fit_stage(
     stage_dir: Path,
     name: str,
     mode: str = "max",
-    resume: str | None = None,
+    final: bool = True,
     max_epochs: int | None = None,
     callbacks: list[Callback] | None = None,
 ) -> StageResult:
     """Train ``module`` (monitor ``module.monitor``) in ``stage_dir``, or reuse a finished stage.
+
+    With ``cfg.ckpt_path`` set (a resumed run), the stage continues from its own
+    ``last.ckpt``; ``final`` marks the run's last stage, which alone may continue from a
+    checkpoint file that belongs to no run directory.
 
     The best checkpoint's validation and test metrics are returned; the test split is
     evaluated only here, once, on the checkpoint chosen on validation.
@@ -86,8 +105,7 @@ def fit_stage(
         default_root_dir=str(stage_dir),
         **overrides,
     )
-    last = stage_dir / "checkpoints" / "last.ckpt"
-    ckpt_path = resume or (str(last) if cfg.ckpt_path and last.exists() else None)
+    ckpt_path = _resume_from(cfg.ckpt_path, stage_dir, final)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         best = checkpoint.best_model_path
