@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from train.builders import hparams
 from train.config_utils import construct
+from train.loggers import log_results
 from train.pipelines import resolve_pipeline
 
 log = logging.getLogger("train.fit")
@@ -70,6 +71,8 @@ def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, A
         "finished": datetime.now().isoformat(timespec="seconds"),
     }
     _write_rank_zero(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    # Final (best-checkpoint) figures into the W&B summary, where sweeps read their metric.
+    log_results(resolved["logger"], run_dir, f"{cfg.name}-{run_dir.name}", _flatten(metrics))
     _report(run_dir, metrics)
     return metrics
 
@@ -87,6 +90,17 @@ def _report(run_dir: Path, metrics: dict[str, Any]) -> None:
         lines.append(f"  explanations: {run_dir / 'explanations'} (wav + png per clip)")
         lines.append(f"  explanation metrics (test): {_short(metrics['explanations']['test'])}")
     print("\n".join(lines), flush=True)
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric leaves as ``a/b/c`` keys."""
+    out: dict[str, float] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}/"))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _short(values: dict[str, float]) -> str:

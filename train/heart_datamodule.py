@@ -43,20 +43,49 @@ INPUTS = ("segments", "spectrogram")
 CLASS_NAMES = ["normal", "abnormal"]
 
 
-class RecordingDataset(Dataset):
-    """Whole recordings with their per-frame states (``input: segments``)."""
+class EpochTaggedSampler(EpochSeededSampler):
+    """``EpochSeededSampler`` yielding ``(position, epoch)``, so a dataset can draw its
+    augmentation from ``(seed, epoch, item)`` alone -- also inside worker processes, and
+    identically in a resumed run."""
 
-    def __init__(self, dm: HeartDataModule, indices: np.ndarray, states: list[np.ndarray]):
+    def __iter__(self):
+        return ((i, self.epoch) for i in super().__iter__())
+
+
+class RecordingDataset(Dataset):
+    """Recordings with their per-frame states (``input: segments``).
+
+    Items requested as ``(position, epoch)`` (training) are cropped to a random window of
+    ``crop_frames`` frames drawn from ``(seed, epoch, recording)``; plain positions give
+    the whole recording.
+    """
+
+    def __init__(
+        self,
+        dm: HeartDataModule,
+        indices: np.ndarray,
+        states: list[np.ndarray],
+        crop_frames: int | None = None,
+        seed: int = 0,
+    ):
         self.dm, self.indices, self.states = dm, indices, states
+        self.crop_frames, self.seed = crop_frames, seed
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
+        i, epoch = item if isinstance(item, tuple) else (item, None)
         j = int(self.indices[i])
+        wave, states = self.dm.waves[j], self.states[j]
+        n, hop = len(states), self.dm.hop
+        if epoch is not None and self.crop_frames and n > self.crop_frames:
+            f0 = int(np.random.default_rng([self.seed, epoch, j]).integers(0, n - self.crop_frames))
+            states = states[f0 : f0 + self.crop_frames]
+            wave = wave[f0 * hop : (f0 + self.crop_frames) * hop]
         return {
-            "wave": torch.from_numpy(self.dm.waves[j]),
-            "states": torch.from_numpy(self.states[j].astype(np.int64)),
+            "wave": torch.from_numpy(np.ascontiguousarray(wave)),
+            "states": torch.from_numpy(states.astype(np.int64)),
             "y": int(self.dm.records[j].target),
             "index": j,
         }
@@ -111,6 +140,9 @@ class HeartDataModule(L.LightningDataModule):
     input : ``segments`` or ``spectrogram`` (see module doc).
     clip_seconds, features : the black box's excerpt length and named front ends
         (``x`` is its input), as in ``train.datamodules.ClipDataModule``.
+    train_crop_s : ``segments`` training batches hold a random window of this length of
+        each recording, drawn anew every epoch (augmentation, and shorter batches);
+        ``None`` trains on whole recordings. Validation and test always see everything.
     cache_dir : where generated data and features are cached.
     """
 
@@ -127,6 +159,7 @@ class HeartDataModule(L.LightningDataModule):
         on_bad_file: str = "raise",
         input: str = "segments",
         clip_seconds: float = 5.0,
+        train_crop_s: float | None = 10.0,
         features: dict[str, dict[str, Any]] | None = None,
         batch_size: int = 16,
         num_workers: int = 0,
@@ -163,6 +196,9 @@ class HeartDataModule(L.LightningDataModule):
         self.folds = {k.removesuffix("_folds"): [int(f) for f in v] for k, v in splits.items()}
         self.unsure, self.on_bad_file, self.input = unsure, on_bad_file, input
         self.clip_samples = int(round(clip_seconds * sample_rate))
+        if train_crop_s is not None and train_crop_s < 2.0:
+            raise ValueError(f"data.train_crop_s must be >= 2 s (a few beats), got {train_crop_s}")
+        self.crop_frames = None if train_crop_s is None else int(round(train_crop_s * FRAME_RATE))
         features = features or {"x": {"kind": "logmel", "n_fft": 128, "hop_length": 16}}
         if "x" not in features:
             raise ValueError(f"data.features: needs an entry named x (got {sorted(features)})")
@@ -348,12 +384,20 @@ class HeartDataModule(L.LightningDataModule):
         name = segmentation or self.active
         if name not in self.segmentations:
             self.use_segmentation(name)  # raises with the reason
-        return RecordingDataset(self, idx, self.segmentations[name])
+        return RecordingDataset(
+            self, idx, self.segmentations[name], self.crop_frames, self.shuffle_seed
+        )
 
     def loader(self, split: str, segmentation: str | None = None, shuffle: bool = False):
-        """DataLoader of ``split``; ``segmentation`` overrides the active one."""
+        """DataLoader of ``split``; ``segmentation`` overrides the active one. ``shuffle``
+        gives the epoch-seeded training order (and crops, for ``segments``)."""
         ds = self.dataset(split, segmentation)
-        sampler = EpochSeededSampler(len(ds), self.shuffle_seed) if shuffle else None
+        sampler = None
+        if shuffle:
+            tagged = self.input == "segments"
+            sampler = (EpochTaggedSampler if tagged else EpochSeededSampler)(
+                len(ds), self.shuffle_seed
+            )
         # A private generator, as in ClipDataModule: no draw from the global RNG.
         generator = torch.Generator().manual_seed(self.shuffle_seed)
         return DataLoader(

@@ -68,10 +68,11 @@ def _wandb_env(cfg: dict[str, Any], run_dir: Path) -> tuple[str, bool]:
     offline = bool(cfg.get("offline", True))
     os.environ["WANDB_MODE"] = "offline" if offline else "online"
     os.environ.setdefault("WANDB_SILENT", "true")
-    # One W&B run per run (stage) directory: a resumed run continues it.
+    # One W&B run per run (stage) directory: a resumed run continues it. Under a sweep
+    # agent, the run id is the one the agent assigned (WANDB_RUN_ID).
     id_file = run_dir / "wandb_id.txt"
     if not id_file.exists():
-        id_file.write_text(uuid.uuid4().hex[:8])
+        id_file.write_text(os.environ.get("WANDB_RUN_ID") or uuid.uuid4().hex[:8])
     return id_file.read_text().strip(), offline
 
 

@@ -167,15 +167,11 @@ def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> di
         n=ecfg.n_examples,
         threshold=icfg.relevance_threshold,
     )
-    scalars = {
-        f"explanations/{split}/{k}": v
-        for split, values in out["explanations"].items()
-        for k, v in values.items()
-    }
     media = [
         (f"explanations/{ex['clip']}/{name}", Path(ex["dir"]) / f"{name}.{ext}")
         for ex in out["examples"]
         for name, ext in (("figure", "png"), ("explanation", "wav"), ("input", "wav"))
     ]
-    log_results(hparams(cfg)["logger"], run_dir, f"{cfg.name}-{run_dir.name}", scalars, media)
+    # Scalars go to the W&B summary with the rest of metrics.json (train/fit.py).
+    log_results(hparams(cfg)["logger"], run_dir, f"{cfg.name}-{run_dir.name}", {}, media)
     return out
