@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import get_class
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, read_write
 
 from train.builders import hparams
 from train.config_utils import construct
@@ -47,6 +51,7 @@ def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, A
     """Train and evaluate one configuration; returns what is written to ``metrics.json``."""
     if HydraConfig.initialized():
         run_dir = Path(HydraConfig.get().runtime.output_dir)
+        _pin_job_for_ddp_children(run_dir)
     else:
         run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -75,6 +80,19 @@ def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, A
     log_results(resolved["logger"], run_dir, f"{cfg.name}-{run_dir.name}", _flatten(metrics))
     _report(run_dir, metrics)
     return metrics
+
+
+def _pin_job_for_ddp_children(run_dir: Path) -> None:
+    """Make Lightning's DDP launcher start ranks > 0 on *this* job in *this* directory.
+
+    The launcher re-runs ``sys.argv`` plus ``hydra.run.dir=<HydraConfig run.dir>``; in a
+    multirun that would re-run the whole sweep, in a new directory.
+    """
+    run_cfg = HydraConfig.instance().cfg.hydra.run
+    with read_write(run_cfg):
+        run_cfg.dir = str(run_dir)
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        sys.argv = [sys.argv[0], *HydraConfig.get().overrides.task]
 
 
 @rank_zero_only
@@ -115,7 +133,20 @@ def _write_rank_zero(path: Path, text: str) -> None:
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="fit")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    environ = dict(os.environ)
+    try:
+        run(cfg)
+    finally:
+        # A multirun's next job must start its own DDP group: Lightning leaves this one up
+        # and its rank variables in the environment (LOCAL_RANK there makes the next job
+        # believe its ranks were launched externally, and wait for them forever).
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        for key in ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+            if key in environ:
+                os.environ[key] = environ[key]
+            else:
+                os.environ.pop(key, None)
 
 
 if __name__ == "__main__":
