@@ -24,6 +24,9 @@ test: setup
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
+bench: setup
+	$(PY) -m evaluate.bench --out benchmarks
+
 lint: setup
 	$(VENV)/bin/ruff check .
 

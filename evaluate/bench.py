@@ -1,0 +1,386 @@
+"""Benchmarks: every figure a ratio of two timings taken in the same run, on one device.
+
+    python -m evaluate.bench [--device cpu|cuda] [--out benchmarks] [--quick]
+
+Writes ``<out>/results.md`` and ``<out>/results.json``. Sections: explanation cost per clip
+(intrinsic NMF explanation vs a classifier forward pass and vs each post-hoc method, with
+their deletion AUC), training step of interpreter + classifier vs the classifier alone,
+NMF dictionary learning with torchnmf vs scikit-learn, input pipeline vs model step, and
+epoch time / peak memory at 1x, 2x, 4x the dataset size. Timings are medians of repeats
+after a warm-up; models are untrained (cost does not depend on the weights) except where
+a quality figure (deletion AUC) is reported next to the cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from interp_models.audio.features import Log1pSpectrogram, LogMel
+from interp_models.audio.io import load_audio
+from interp_models.blackbox.cnn import SpectrogramCNN
+from interp_models.cache import default_cache_dir
+from interp_models.data.esc50 import read_esc50
+from interp_models.data.synth_events import SynthEventsConfig, ensure_events
+from interp_models.nmf.interpreter import NMFInterpreter
+
+SR, N_FFT, HOP = 16000, 1024, 256
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timeit(fn: Callable[[], Any], device: torch.device, repeat: int = 5, warmup: int = 1):
+    """Median wall time of ``fn`` in seconds."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def _models(device: torch.device, n_classes: int = 10, k: int = 100):
+    torch.manual_seed(0)
+    clf = SpectrogramCNN(n_classes).to(device).eval()
+    interp = (
+        NMFInterpreter(
+            clf, ["block2", "block3", "block4"], torch.rand(N_FFT // 2 + 1, k), n_classes
+        )
+        .to(device)
+        .eval()
+    )
+    return clf, interp
+
+
+def bench_explanation_cost(device, batch: int, quick: bool) -> dict[str, Any]:
+    """Intrinsic explanation vs one classifier forward pass, per clip."""
+    clf, interp = _models(device)
+    x = torch.randn(batch, 64, 126, device=device)
+    with torch.no_grad():
+        forward = timeit(lambda: clf(x), device)
+        intrinsic = timeit(lambda: interp.explain(x), device)
+    out = {
+        "clips": batch,
+        "forward_s_per_clip": forward / batch,
+        "intrinsic_s_per_clip": intrinsic / batch,
+        "intrinsic_over_forward": intrinsic / forward,
+    }
+    out["posthoc"] = bench_posthoc(clf, interp, x[: max(2, batch // 8)], device, quick)
+    return out
+
+
+def bench_posthoc(clf, interp, x, device, quick: bool) -> dict[str, Any]:
+    """Each post-hoc method's cost per clip and model evaluations, relative to the intrinsic
+    explanation of the same clips (empty if the post-hoc explainers are not installed)."""
+    try:
+        from evaluate.posthoc.explainers import build_explainer
+    except ImportError as err:  # pragma: no cover - the explainers ship with the package
+        return {"error": f"post-hoc explainers unavailable: {err}"}
+    frontend = LogMel(SR, N_FFT, HOP, x.shape[1]).to(device)
+    with torch.no_grad():
+        target = clf(x).argmax(1)
+        intrinsic = timeit(lambda: interp.explain(x), device, repeat=3) / len(x)
+    methods = [
+        "saliency",
+        "integrated_gradients",
+        "gradient_shap",
+        "deeplift_shap",
+        "lrp",
+        "occlusion",
+        "kernel_shap",
+    ]
+    out: dict[str, Any] = {}
+    for name in methods:
+        start = time.perf_counter()
+        try:
+            e = build_explainer(name, clf, frontend=frontend).attribute(x, target)
+        except Exception as err:  # report, don't hide, a method that fails
+            out[name] = {"error": f"{type(err).__name__}: {err}"}
+            continue
+        _sync(device)
+        seconds = (time.perf_counter() - start) / len(x)
+        out[name] = {
+            "s_per_clip": seconds,
+            "n_evals": e.n_evals,
+            "over_intrinsic": seconds / intrinsic,
+        }
+    return out
+
+
+def bench_training_step(device, batch: int) -> dict[str, Any]:
+    """One optimisation step (forward, backward, update) of the post-hoc interpreter on a
+    frozen classifier, and of the jointly trained pair, vs the classifier alone."""
+    clf, interp = _models(device)
+    x = torch.randn(batch, 64, 126, device=device)
+    spec = torch.rand(batch, N_FFT // 2 + 1, 126, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    clf.train()
+    interp.train()
+    opt_c = torch.optim.AdamW(clf.parameters(), 1e-3)
+
+    def classifier_step():
+        opt_c.zero_grad()
+        torch.nn.functional.cross_entropy(clf(x), y).backward()
+        opt_c.step()
+
+    def interpreter_step(frozen: bool):
+        clf.requires_grad_(not frozen)
+        params = [p for p in interp.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, 1e-3)
+
+        def step():
+            opt.zero_grad()
+            out = interp(x)
+            loss = (
+                torch.nn.functional.mse_loss(interp.reconstruct(out.H), spec)
+                + torch.nn.functional.cross_entropy(out.logits, y)
+                + out.H.abs().mean()
+            )
+            if not frozen:
+                loss = loss + torch.nn.functional.cross_entropy(out.clf_logits, y)
+            loss.backward()
+            opt.step()
+
+        return step
+
+    base = timeit(classifier_step, device)
+    posthoc = timeit(interpreter_step(frozen=True), device)
+    joint = timeit(interpreter_step(frozen=False), device)
+    clf.requires_grad_(True)
+    return {
+        "batch": batch,
+        "classifier_s": base,
+        "posthoc_interpreter_s": posthoc,
+        "joint_s": joint,
+        "posthoc_over_classifier": posthoc / base,
+        "joint_over_classifier": joint / base,
+    }
+
+
+def bench_nmf(device, quick: bool) -> dict[str, Any]:
+    """torchnmf vs scikit-learn NMF (both multiplicative updates, Frobenius) on one matrix."""
+    from sklearn.decomposition import NMF as SkNMF
+    from torchnmf.nmf import NMF
+
+    rng = np.random.default_rng(0)
+    frames, bins, rank, iters = (2000, 257, 20, 100) if quick else (6000, 513, 100, 200)
+    V = rng.random((frames, rank)) @ rng.random((rank, bins)) + 0.01 * rng.random((frames, bins))
+    V = V.astype(np.float32)
+
+    def frob(approx):
+        return float(np.linalg.norm(V - approx) ** 2 / 2)
+
+    start = time.perf_counter()
+    sk = SkNMF(
+        rank,
+        solver="mu",
+        beta_loss="frobenius",
+        max_iter=iters,
+        tol=0,
+        init="random",
+        random_state=0,
+    )
+    W_sk = sk.fit_transform(V)
+    sk_s = time.perf_counter() - start
+    sk_div = frob(W_sk @ sk.components_)
+
+    torch.manual_seed(0)
+    Vt = torch.from_numpy(V).to(device)
+    model = NMF(Vt.shape, rank=rank).to(device)
+    _sync(device)
+    start = time.perf_counter()
+    with torch.enable_grad():
+        model.fit(Vt, beta=2, max_iter=iters, tol=0)
+    _sync(device)
+    tn_s = time.perf_counter() - start
+    tn_div = frob(model().detach().cpu().numpy())
+    return {
+        "matrix": [frames, bins],
+        "rank": rank,
+        "iterations": iters,
+        "sklearn_s": sk_s,
+        "torchnmf_s": tn_s,
+        "torchnmf_over_sklearn": tn_s / sk_s,
+        "sklearn_divergence": sk_div,
+        "torchnmf_divergence": tn_div,
+    }
+
+
+def bench_input_pipeline(device, batch: int, quick: bool) -> dict[str, Any]:
+    """Clips/s of decoding + resampling + log-mel (uncached) vs clips/s of a training step."""
+    root = ensure_events(SynthEventsConfig(num_clips=100), default_cache_dir())
+    records, _ = read_esc50(root)
+    records = records[: 32 if quick else 96]
+    logmel = LogMel(SR, N_FFT, HOP, 64).to(device)
+    stft = Log1pSpectrogram(SR, N_FFT, HOP).to(device)
+
+    def load_all():
+        for r in records:
+            wave = torch.from_numpy(load_audio(r.path, SR, 2 * SR)).to(device)
+            logmel(wave)
+            stft(wave)
+
+    load_s = timeit(load_all, device, repeat=3) / len(records)
+    step = bench_training_step(device, batch)
+    step_s = step["posthoc_interpreter_s"] / batch
+    return {
+        "load_features_clips_per_s": 1 / load_s,
+        "train_step_clips_per_s": 1 / step_s,
+        "input_over_step_throughput": step_s / load_s,
+        "note": "features are cached after the first epoch, so later epochs skip loading",
+    }
+
+
+def bench_scaling(device, quick: bool) -> dict[str, Any]:
+    """Epoch time (post-hoc interpreter training) at 1x, 2x, 4x the clips; peak memory."""
+    _, interp = _models(device)
+    interp.train()
+    interp.classifier.requires_grad_(False)
+    opt = torch.optim.AdamW([p for p in interp.parameters() if p.requires_grad], 1e-3)
+    base, batch = (64, 16) if quick else (192, 32)
+    out = {}
+    for factor in (1, 2, 4):
+        n = base * factor
+        x = torch.randn(n, 64, 126, device=device)
+        spec = torch.rand(n, N_FFT // 2 + 1, 126, device=device)
+
+        def epoch(n=n, x=x, spec=spec):
+            for i in range(0, n, batch):
+                opt.zero_grad()
+                o = interp(x[i : i + batch])
+                torch.nn.functional.mse_loss(
+                    interp.reconstruct(o.H), spec[i : i + batch]
+                ).backward()
+                opt.step()
+
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        seconds = timeit(epoch, device, repeat=1, warmup=0 if factor > 1 else 1)
+        peak = (
+            torch.cuda.max_memory_allocated(device)
+            if device.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        )
+        out[f"{factor}x"] = {"clips": n, "epoch_s": seconds, "peak_memory_mb": peak / 2**20}
+    out["2x_over_1x"] = out["2x"]["epoch_s"] / out["1x"]["epoch_s"]
+    out["4x_over_1x"] = out["4x"]["epoch_s"] / out["1x"]["epoch_s"]
+    return out
+
+
+def to_markdown(results: dict[str, Any]) -> str:
+    dev = results["device"]
+    e, t, n, p, s = (
+        results[k] for k in ("explanation", "training_step", "nmf", "input", "scaling")
+    )
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Device: **{dev}**; torch {results['torch']}; command: `{results['command']}`.",
+        "Each figure is a ratio of timings taken in the same run (medians after warm-up).",
+        "",
+        "## Explanation cost per clip",
+        "",
+        "| method | s / clip | model evaluations | x intrinsic |",
+        "| --- | --- | --- | --- |",
+        f"| classifier forward pass | {e['forward_s_per_clip']:.2e} | 1 | "
+        f"{1 / e['intrinsic_over_forward']:.2f} |",
+        f"| **NMF interpreter (intrinsic)** | {e['intrinsic_s_per_clip']:.2e} | 1 | 1 |",
+    ]
+    for name, v in e["posthoc"].items():
+        if "error" in v:
+            lines.append(f"| {name} | unavailable: {v['error'][:60]} | | |")
+        else:
+            lines.append(
+                f"| {name} | {v['s_per_clip']:.2e} | {v['n_evals']} | {v['over_intrinsic']:.1f} |"
+            )
+    lines += [
+        "",
+        f"Intrinsic explanation / classifier forward: **{e['intrinsic_over_forward']:.2f}x** "
+        "(target <= 1.5x).",
+        "",
+        "## Training step",
+        "",
+        f"Batch {t['batch']}: post-hoc interpreter step / classifier step = "
+        f"**{t['posthoc_over_classifier']:.2f}x**; joint / classifier = "
+        f"**{t['joint_over_classifier']:.2f}x** (target <= 1.5x).",
+        "",
+        "## NMF dictionary learning",
+        "",
+        f"Matrix {n['matrix'][0]} x {n['matrix'][1]}, rank {n['rank']}, {n['iterations']} "
+        f"iterations: torchnmf / scikit-learn time = **{n['torchnmf_over_sklearn']:.2f}x**; "
+        f"final Frobenius divergence {n['torchnmf_divergence']:.4g} (torchnmf) vs "
+        f"{n['sklearn_divergence']:.4g} (scikit-learn).",
+        "",
+        "## Input pipeline",
+        "",
+        f"Decode + resample + features: {p['load_features_clips_per_s']:.0f} clips/s; interpreter "
+        f"training step: {p['train_step_clips_per_s']:.0f} clips/s; step time / load time = "
+        f"**{p['input_over_step_throughput']:.2f}** ({p['note']}).",
+        "",
+        "## Scaling",
+        "",
+        "| clips | epoch (s) | peak memory (MB) |",
+        "| --- | --- | --- |",
+        *[
+            f"| {s[k]['clips']} | {s[k]['epoch_s']:.2f} | {s[k]['peak_memory_mb']:.0f} |"
+            for k in ("1x", "2x", "4x")
+        ],
+        "",
+        f"Epoch time 2x / 1x = **{s['2x_over_1x']:.2f}**, 4x / 1x = **{s['4x_over_1x']:.2f}** "
+        "(linear: 2 and 4).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", default="benchmarks")
+    parser.add_argument("--quick", action="store_true", help="small sizes (for tests)")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    batch = 8 if args.quick else 32
+    results = {
+        "device": device_name(device),
+        "torch": torch.__version__,
+        "command": "python -m evaluate.bench" + (" --quick" if args.quick else ""),
+        "explanation": bench_explanation_cost(device, batch, args.quick),
+        "training_step": bench_training_step(device, batch),
+        "nmf": bench_nmf(device, args.quick),
+        "input": bench_input_pipeline(device, batch, args.quick),
+        "scaling": bench_scaling(device, args.quick),
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(to_markdown(results))
+    print((out / "results.md").read_text())
+    return results
+
+
+if __name__ == "__main__":
+    main()
