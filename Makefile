@@ -13,6 +13,9 @@ $(STAMP): requirements.lock constraints.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt torch==2.13.0
 	$(PY) -m pip install --quiet -c constraints.txt -r requirements.lock
+	# zennit's only missing dependency is torchvision, which must not be installed (see
+	# evaluate/zennit_compat.py); it is therefore installed alone and kept out of the lock.
+	$(PY) -m pip install --quiet --no-deps zennit==0.5.1
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -c "import importlib.util as u, sys; bad=[m for m in ('torchvision','torchaudio') if u.find_spec(m)]; sys.exit(f'forbidden packages installed: {bad}' if bad else 0)"
 	touch $(STAMP)
@@ -32,7 +35,7 @@ lint: setup
 
 lock: setup
 	head -n 2 requirements.lock > requirements.lock.new
-	$(PY) -m pip freeze --exclude-editable | sed -e 's/^torch==2.13.0+cpu/torch==2.13.0/' >> requirements.lock.new
+	$(PY) -m pip freeze --exclude-editable --exclude zennit | sed -e 's/^torch==2.13.0+cpu/torch==2.13.0/' >> requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

@@ -1,0 +1,23 @@
+"""Post-hoc explanations of any trained model, in the units of a feature grouping.
+
+``build_explainer(name, model, **opts).attribute(inputs, target, grouping=...)`` returns an
+``Explanation`` (see ``evaluate.posthoc.explainers`` for the methods and
+``evaluate.groupings`` for the groupings); ``evaluate.posthoc.audio`` makes every
+explanation listenable, ``evaluate.posthoc.export`` writes it as JSON, and
+``evaluate.dft_lrp`` carries waveform relevance to the frequency and time-frequency domains.
+"""
+
+from evaluate import zennit_compat  # noqa: F401  (before anything imports zennit / quantus)
+from evaluate.groupings import Bands, Grouping, NMFComponents, Samples, TFBins
+from evaluate.posthoc.explainers import METHODS, Explainer, build_explainer
+
+__all__ = [
+    "METHODS",
+    "Bands",
+    "Explainer",
+    "Grouping",
+    "NMFComponents",
+    "Samples",
+    "TFBins",
+    "build_explainer",
+]

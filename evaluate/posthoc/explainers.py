@@ -1,0 +1,346 @@
+"""Post-hoc explainers with one call shape, captum-like.
+
+    explainer = build_explainer("kernel_shap", model, n_samples=200)
+    e = explainer.attribute(inputs, target, grouping=Bands(logmel, n_divisions=16), waves=w)
+
+Every method returns an ``Explanation`` in the grouping's units (``e.attribution`` is
+``(batch, *group_shape)``), with ``n_evals`` (model rows evaluated per clip), ``seconds``
+per clip, and maps: ``relevance_map`` (batch, F', T') on the grouping's time-frequency grid
+(``map_freqs_hz``, ``map_times_s``), and for methods computed on the model input,
+``input_attribution`` (batch, *input shape).
+
+Methods (all from captum 0.9 except LRP, from zennit):
+
+============================  ==============================================  ==========
+name                          captum / zennit                                  runs on
+============================  ==============================================  ==========
+``saliency``                  ``Saliency`` (abs gradient; Simonyan 2014)       view
+``integrated_gradients``      ``IntegratedGradients`` (Sundararajan 2017)      view
+``gradient_shap``             ``GradientShap`` (Lundberg & Lee 2017)           view
+``deeplift_shap``             ``DeepLiftShap`` (Shrikumar 2017; Lundberg 2017) view
+``kernel_shap``               ``KernelShap`` (Lundberg & Lee 2017)             view
+``lime``                      ``Lime`` + ``SkLearnLasso`` (Ribeiro 2016)       view
+``occlusion``                 ``FeatureAblation`` per group, or ``Occlusion``  view
+                              with a sliding ``window`` (Zeiler & Fergus 2014)
+``grad_cam``                  ``LayerGradCam`` upsampled (Selvaraju 2017)      input map
+``lrp``                       zennit composites (see ``evaluate.posthoc.lrp``) input map
+============================  ==============================================  ==========
+
+"view" methods run on the grouping's ``GroupView`` (see ``evaluate.groupings``): on the
+model input with a feature mask (spectrogram bins / bands, waveform samples / segments) or
+on group presence ``z`` (NMF components; STFT bins / bands of waveform models). "input
+map" methods produce a map on the model input that the grouping aggregates (sums per
+group; for components through the mel filterbank and each component's share; for waveform
+models through DFT-LRP).
+
+Clips are explained one at a time, so ``n_evals`` and ``seconds`` are per clip.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from captum.attr import (
+    DeepLiftShap,
+    FeatureAblation,
+    GradientShap,
+    IntegratedGradients,
+    KernelShap,
+    LayerAttribution,
+    LayerGradCam,
+    Lime,
+    Occlusion,
+    Saliency,
+)
+from torch import nn
+
+from evaluate.groupings import BoundGrouping, Grouping, GroupView, Samples, TFBins
+from evaluate.posthoc.lrp import lrp_attribute
+from interp_models.explanation import Explanation
+
+__all__ = ["METHODS", "Explainer", "build_explainer"]
+
+METHODS = (
+    "saliency",
+    "integrated_gradients",
+    "gradient_shap",
+    "deeplift_shap",
+    "kernel_shap",
+    "lime",
+    "occlusion",
+    "grad_cam",
+    "lrp",
+)
+
+_GRADIENT = {"saliency", "integrated_gradients", "gradient_shap", "deeplift_shap"}
+
+# Maps of these methods are not relevances of the form x_n * g_n (see from_input_map).
+_INTENSITY = {"saliency", "grad_cam"}
+
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "saliency": {},
+    "integrated_gradients": {"n_steps": 32, "method": "gausslegendre", "internal_batch_size": 32},
+    "gradient_shap": {"n_samples": 32, "stdevs": 0.0},
+    "deeplift_shap": {},
+    "kernel_shap": {"n_samples": 200, "perturbations_per_eval": 16, "max_features": 4096},
+    "lime": {"n_samples": 200, "perturbations_per_eval": 16, "alpha": 0.01, "max_features": 4096},
+    "occlusion": {
+        "window": None,
+        "strides": None,
+        "perturbations_per_eval": 16,
+        "max_features": 4096,
+    },
+    "grad_cam": {"layer": None},
+    "lrp": {"composite": None, "epsilon": 1e-6},
+}
+
+
+class _Counter:
+    """Counts model rows evaluated: a forward pre-hook on the model's last leaf module
+    (the output layer of the models here), which every forward reaches once, whether the
+    model is called directly, through captum's DeepLift hooks or through the LRP view."""
+
+    def __init__(self, model: nn.Module):
+        self.rows = 0
+        leaves = [m for m in model.modules() if not list(m.children())]
+        self._handle = (leaves[-1] if leaves else model).register_forward_pre_hook(self._hook)
+
+    def _hook(self, module, args):
+        if args and torch.is_tensor(args[0]):
+            self.rows += int(args[0].shape[0])
+
+    def close(self) -> None:
+        self._handle.remove()
+
+
+class Explainer:
+    """One post-hoc method bound to a model; use ``build_explainer``.
+
+    Parameters
+    ----------
+    name : one of ``METHODS``.
+    model : the classifier (``SpectrogramCNN``, ``WaveformCNN`` or any module mapping
+        ``(batch, F, T)`` or ``(batch, N)`` to outputs); put in eval mode.
+    frontend : the model's front end; sets the default grouping of spectrogram models
+        (``TFBins(frontend)``).
+    seed : sampling methods (GradientShap, KernelShap, Lime) draw clip ``i`` with torch's and
+        numpy's global RNGs seeded with ``seed + i``, both restored afterwards: results are
+        reproducible and the caller's RNG state is left untouched.
+    opts : method options, see ``_DEFAULTS`` (e.g. ``n_samples``, ``n_steps``, ``window``,
+        ``layer``, ``composite``); unknown keys are rejected.
+    """
+
+    def __init__(
+        self, name: str, model: nn.Module, frontend: nn.Module | None = None, seed: int = 0, **opts
+    ):
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r}; valid: {list(METHODS)}")
+        unknown = sorted(set(opts) - set(_DEFAULTS[name]))
+        if unknown:
+            raise ValueError(
+                f"{name}: unknown option(s) {unknown}; valid: {sorted(_DEFAULTS[name])}"
+            )
+        self.name, self.model, self.frontend, self.seed = name, model, frontend, seed
+        self.opts = {**_DEFAULTS[name], **opts}
+
+    def default_grouping(self, inputs: torch.Tensor) -> Grouping:
+        if inputs.dim() == 2:
+            return Samples()
+        if self.frontend is None:
+            raise ValueError("pass grouping=... (or build_explainer(..., frontend=<front end>))")
+        return TFBins(self.frontend)
+
+    def attribute(
+        self,
+        inputs: torch.Tensor,
+        target: torch.Tensor | int | None = None,
+        grouping: Grouping | None = None,
+        waves: torch.Tensor | None = None,
+    ) -> Explanation:
+        """Explain ``target`` (default: the model's prediction) for each clip of ``inputs``.
+
+        Parameters
+        ----------
+        inputs : (B, F, T) spectrograms or (B, N) waveforms, the model's input.
+        target : (B,) or an int for every clip.
+        grouping : the units of the attribution (default: bins / samples).
+        waves : (B, N) waveforms of spectrogram inputs; needed by ``NMFComponents``.
+        """
+        self.model.eval()
+        grouping = grouping or self.default_grouping(inputs)
+        if inputs.dim() not in (2, 3):
+            raise ValueError(f"inputs must be (B, F, T) or (B, N), got {tuple(inputs.shape)}")
+        with torch.no_grad():
+            pred = self.model(inputs).argmax(dim=1)
+        if target is None:
+            target = pred
+        elif isinstance(target, int):
+            target = torch.full((len(inputs),), target, dtype=torch.long, device=inputs.device)
+        target = torch.as_tensor(target, device=inputs.device).long()
+        attrs, maps, labels = [], {}, None
+        total_rows, total_time = 0, 0.0
+        for i in range(len(inputs)):
+            wave = None if waves is None else waves[i : i + 1].to(inputs.device)
+            counter = _Counter(self.model)
+            start = time.perf_counter()
+            try:
+                with _seeded(self.seed + i):
+                    bound = grouping.bind(inputs[i : i + 1], wave)
+                    attr, extra = self._clip(bound, inputs[i : i + 1], int(target[i]))
+            finally:
+                counter.close()
+            total_time += time.perf_counter() - start
+            total_rows += counter.rows
+            kind = "intensity" if self.name in _INTENSITY else "relevance"
+            grid = bound.to_map(attr, kind)
+            if grid is not None:  # None: Samples without an STFT, no time-frequency map
+                extra["relevance_map"] = grid[0]
+                maps["map_freqs_hz"], maps["map_times_s"] = grid[1], grid[2]
+            for key, value in extra.items():
+                maps.setdefault(key, []).append(value.detach())
+            attrs.append(attr.detach())
+            labels = bound.labels()
+        stacked = {k: torch.stack(v) if isinstance(v, list) else v for k, v in maps.items()}
+        return Explanation(
+            attribution=torch.stack(attrs),
+            grouping=grouping.name,
+            target=target,
+            method=self.name,
+            n_evals=round(total_rows / max(len(inputs), 1)),
+            seconds=total_time / max(len(inputs), 1),
+            maps=stacked,
+            labels=labels,
+        )
+
+    # ------------------------------------------------------------------ per clip
+
+    def _clip(self, bound: BoundGrouping, x: torch.Tensor, target: int):
+        if self.name == "grad_cam":
+            cam = self._grad_cam(x, target)
+            return bound.from_input_map(cam, "intensity"), {"input_attribution": cam[0]}
+        if self.name == "lrp":
+            t = torch.tensor([target], device=x.device)
+            rel = lrp_attribute(self.model, x, t, self.opts["composite"], self.opts["epsilon"])
+            return bound.from_input_map(rel, "relevance"), {"input_attribution": rel[0]}
+        view = bound.view(self.model)
+        attr = self._on_view(view, target)
+        if self.name in ("kernel_shap", "lime"):  # return_input_shape=False: (1, n_groups)
+            return attr.reshape(view.group_shape), {}
+        extra = {"input_attribution": attr[0]} if view.forward is self.model else {}
+        if self.name == "occlusion" and self.opts["window"] is None:
+            return view.shared_to_groups(attr), extra
+        return view.to_groups(attr), extra
+
+    def _check_size(self, view: GroupView) -> None:
+        if view.n_groups > self.opts["max_features"]:
+            raise ValueError(
+                f"{self.name} over {view.n_groups} groups exceeds max_features="
+                f"{self.opts['max_features']}: use a coarser grouping (Bands, segments) "
+                "or raise max_features"
+            )
+
+    def _on_view(self, view: GroupView, target: int) -> torch.Tensor:
+        o, f = self.opts, view.forward
+        x = view.domain.detach().clone().requires_grad_(self.name in _GRADIENT)
+        if self.name == "saliency":
+            return Saliency(f).attribute(x, target=target, abs=True)
+        if self.name == "integrated_gradients":
+            return IntegratedGradients(f).attribute(
+                x,
+                baselines=view.baseline,
+                target=target,
+                n_steps=o["n_steps"],
+                method=o["method"],
+                internal_batch_size=o["internal_batch_size"],
+            )
+        if self.name == "gradient_shap":
+            return GradientShap(f).attribute(
+                x,
+                baselines=view.references,
+                target=target,
+                n_samples=o["n_samples"],
+                stdevs=o["stdevs"],
+            )
+        if self.name == "deeplift_shap":
+            with warnings.catch_warnings():  # captum announces its temporary ReLU hooks
+                warnings.filterwarnings("ignore", "Setting forward, backward hooks")
+                return DeepLiftShap(f).attribute(x, baselines=view.references, target=target)
+        if self.name in ("kernel_shap", "lime"):
+            self._check_size(view)
+            method = (
+                KernelShap(f)
+                if self.name == "kernel_shap"
+                else Lime(f, interpretable_model=_lasso(o["alpha"]))
+            )
+            return method.attribute(
+                x,
+                baselines=view.baseline,
+                target=target,
+                feature_mask=view.feature_mask,
+                n_samples=o["n_samples"],
+                perturbations_per_eval=o["perturbations_per_eval"],
+                return_input_shape=False,
+            )
+        if self.name == "occlusion":
+            if o["window"] is not None:
+                if view.feature_mask is not None:
+                    raise ValueError("occlusion window= works on bins / samples groupings only")
+                window = tuple(o["window"])
+                return Occlusion(f).attribute(
+                    x,
+                    sliding_window_shapes=window,
+                    strides=tuple(o["strides"] or window),
+                    baselines=view.baseline,
+                    target=target,
+                    perturbations_per_eval=o["perturbations_per_eval"],
+                )
+            self._check_size(view)
+            return FeatureAblation(f).attribute(
+                x,
+                baselines=view.baseline,
+                target=target,
+                feature_mask=view.feature_mask,
+                perturbations_per_eval=o["perturbations_per_eval"],
+            )
+        raise AssertionError(self.name)
+
+    def _grad_cam(self, x: torch.Tensor, target: int) -> torch.Tensor:
+        layer_name = self.opts["layer"] or getattr(self.model, "block_names", [None])[-1]
+        if layer_name is None:
+            raise ValueError("grad_cam needs layer=<module name> for this model")
+        layer = self.model.get_submodule(layer_name)
+        cam = LayerGradCam(self.model, layer).attribute(x, target=target, relu_attributions=True)
+        if x.dim() == 3:  # (1, 1, F', T') -> input grid
+            return LayerAttribution.interpolate(cam, tuple(x.shape[1:]), "bilinear")[:, 0]
+        return LayerAttribution.interpolate(cam, x.shape[-1], "linear")[:, 0]
+
+
+@contextmanager
+def _seeded(seed: int):
+    """Seed torch's and numpy's global RNGs (captum draws from both) and restore them after."""
+    np_state = np.random.get_state()  # noqa: NPY002
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed)  # noqa: NPY002  (captum's GradientShap uses np.random)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)  # noqa: NPY002
+
+
+def _lasso(alpha: float):
+    from captum._utils.models.linear_model import SkLearnLasso
+
+    return SkLearnLasso(alpha=alpha)
+
+
+def build_explainer(
+    name: str, model: nn.Module, frontend: nn.Module | None = None, seed: int = 0, **opts
+) -> Explainer:
+    """An ``Explainer`` for method ``name`` (see ``METHODS``) on ``model``."""
+    return Explainer(name, model, frontend=frontend, seed=seed, **opts)
