@@ -64,7 +64,46 @@ class EpochSeededSampler(Sampler[int]):
         return self.n
 
 
-class ClipDataModule(L.LightningDataModule):
+class SplitDataModule(L.LightningDataModule):
+    """Shared loaders: subclasses set ``batch_size``, ``num_workers``, ``shuffle_seed`` and
+    implement ``dataset(split)`` for ``train`` / ``val`` / ``test``.
+
+    The training order comes from ``EpochSeededSampler``; every loader has a private
+    generator because DataLoader otherwise draws its worker base seed from the global RNG at
+    each ``iter()``, shifting dropout masks depending on when Lightning builds it.
+    """
+
+    batch_size: int
+    num_workers: int
+    shuffle_seed: int
+
+    def dataset(self, split: str) -> Dataset:
+        raise NotImplementedError
+
+    def _loader(self, split: str) -> DataLoader:
+        ds = self.dataset(split)
+        sampler = EpochSeededSampler(len(ds), self.shuffle_seed) if split == "train" else None
+        generator = torch.Generator().manual_seed(self.shuffle_seed)
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            generator=generator,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+
+class ClipDataModule(SplitDataModule):
     """Clips of one dataset, as front-end features with fold-based splits.
 
     Parameters
@@ -211,27 +250,3 @@ class ClipDataModule(L.LightningDataModule):
 
     def dataset(self, split: str) -> FeatureDataset:
         return FeatureDataset(self.features, self.targets, self.split_indices[split])
-
-    def _loader(self, split: str) -> DataLoader:
-        ds = self.dataset(split)
-        sampler = EpochSeededSampler(len(ds), self.shuffle_seed) if split == "train" else None
-        # A private generator: DataLoader otherwise draws its worker base seed from the global
-        # RNG at each iter(), shifting dropout masks depending on when Lightning builds it.
-        generator = torch.Generator().manual_seed(self.shuffle_seed)
-        return DataLoader(
-            ds,
-            batch_size=self.batch_size,
-            sampler=sampler,
-            generator=generator,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
