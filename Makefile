@@ -22,6 +22,7 @@ $(STAMP): requirements.lock constraints.txt pyproject.toml
 
 run: setup
 	$(PY) -m train.fit config=nmf_interpreter
+	$(PY) -m evaluate.report run=$$(ls -td $${INTERP_MODELS_RUNS:-runs}/nmf_interpreter/*/ | head -1)
 
 test: setup
 	$(VENV)/bin/ruff check .

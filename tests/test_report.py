@@ -1,0 +1,119 @@
+"""End to end: the intrinsic-versus-post-hoc report on a tiny NMF-interpreter run, and its
+HTML rendered in headless Chromium (images decode, audio elements load)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+from test_nmf_cli import NMF_TINY
+
+METHODS = ("saliency", "occlusion")
+N_CLIPS = 2
+
+
+@pytest.fixture(scope="module")
+def report(run_fit, tmp_path_factory, cache_dir):
+    """A tiny post-hoc NMF run (one epoch per stage) and its report; returns the out dir."""
+    base = tmp_path_factory.mktemp("report")
+    run_dir = base / "run"
+    run_fit(
+        "config=nmf_interpreter",
+        *NMF_TINY,
+        "classifier_epochs=1",
+        "trainer.max_epochs=1",
+        f"hydra.run.dir={run_dir}",
+    )
+    out = base / "out"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evaluate.report",
+            f"run={run_dir}",
+            f"out={out}",
+            f"n_clips={N_CLIPS}",
+            f"methods={','.join(METHODS)}",
+            "n_random=1",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "INTERP_MODELS_CACHE": str(cache_dir), "WANDB_SILENT": "true"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return out
+
+
+def test_report_tables_and_files(report):
+    md = (report / "report.md").read_text()
+    html = (report / "report.html").read_text()
+    methods = ("nmf_interpreter", *METHODS)
+    tables = md.split("## Tables", 1)[1].split("## Figures", 1)[0]
+    sections = [s for s in tables.split("### ")[1:]]
+    titles = [s.splitlines()[0] for s in sections]
+    for title in ("Deletion AUC", "Insertion AUC", "Localization: mass inside event mask"):
+        assert title in titles
+    for title in ("Sparseness (Gini)", "Complexity (entropy, nats)", "Seconds per clip"):
+        assert title in titles
+    for section in sections:  # every table has a row for every method, mean ± CI
+        for method in methods:
+            assert re.search(rf"^\| {method} \| -?[\d.e+-]+ ± [\d.e+-]+ \|$", section, re.M), (
+                method,
+                section,
+            )
+    assert "The intrinsic explanation" in md and "best is `" in md
+    assert "classifier test acc" in md
+    # relative links in the Markdown point at files written beside it
+    links = re.findall(r"\]\(([^)]+\.(?:png|wav))\)", md)
+    assert len(links) >= 1 + 1 + len(methods) + 1 + len(methods)
+    for link in links:
+        assert (report / link).stat().st_size > 0, link
+    # the HTML is self-contained
+    assert "src='data:image/png;base64," in html and "src='data:audio/wav;base64," in html
+    assert not re.search(r"src='(?!data:)", html)
+    for method in methods:
+        assert method in html
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_html_renders_in_chromium(report, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (CI must install it: see .ci/run)")
+        pytest.skip("chromium not installed (apt-get install chromium); CI is not set")
+    cmd = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--mute-audio",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=15000",
+        "--dump-dom",
+        (report / "report.html").as_uri(),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    dom = proc.stdout
+    assert "<body" in dom, proc.stderr[-3000:]
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    counts = {k: int(v) for k, v in re.findall(r'data-([a-z-]+)="(\d+)"', body)}
+    n_methods = 1 + len(METHODS)
+    assert counts.get("images-total", 0) >= n_methods + 2, (counts, proc.stderr[-2000:])
+    assert counts["images-loaded"] == counts["images-total"], counts
+    assert counts["audio-total"] == 1 + n_methods, counts
+    assert counts["audio-loaded"] == counts["audio-total"], counts
