@@ -25,6 +25,9 @@ run: setup
 	$(PY) -m evaluate.report run=$$(ls -td $${INTERP_MODELS_RUNS:-runs}/nmf_interpreter/*/ | head -1)
 
 test: setup
+	@# Headless Chromium renders the evaluation report in tests/test_report.py (Debian package).
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium could not be installed: the report rendering test will be skipped"
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
