@@ -22,7 +22,7 @@ $(STAMP): requirements.lock constraints.txt pyproject.toml
 
 run: setup
 	$(PY) -m train.fit config=nmf_interpreter
-	$(PY) -m evaluate.report run=$$(ls -td $${INTERP_MODELS_RUNS:-runs}/nmf_interpreter/*/ | head -1)
+	$(PY) -m evaluate.report n_clips=10 run=$$(ls -td $${INTERP_MODELS_RUNS:-runs}/nmf_interpreter/*/ | head -1)
 
 test: setup
 	@# Headless Chromium renders the evaluation report in tests/test_report.py (Debian package).
