@@ -86,7 +86,6 @@ class EventMask:
         ti = np.clip(ti, 0, grid.shape[1] - 1)
         return grid[np.ix_(fi, ti)] & f_ok[:, None] & t_ok[None, :]
 
-
     def box(self, freqs_hz: np.ndarray, times_s: np.ndarray) -> np.ndarray:
         """The event's bounding region on a grid: [onset, offset] x [f_low, f_high].
 

@@ -1,0 +1,93 @@
+"""Explain your own music clip with a trained A2Mid2E run.
+
+    python -m evaluate.emotion_explain path/to/clip.wav ckpt=<run dir> [out=<dir>]
+        [emotion=<name or index>]
+
+Writes ``effects.png`` (effects of the seven qualities on the emotion) and
+``explanation.json`` (predicted qualities and emotions on their rating scales, effects and
+relative effects for every emotion) to ``out`` (default
+``<run>/explanations/user/<clip name>/``) and prints where they are.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from evaluate.emotion_figures import plot_effect_bars
+from evaluate.emotion_runs import load_emotion_run
+from interp_models.audio.io import load_audio
+from interp_models.emotion.models import MidLevelEmotionModel
+
+USAGE = __doc__.split("\n\n")[1]
+KEYS = {"ckpt", "out", "emotion"}
+
+
+def main(argv: list[str] | None = None) -> Path:
+    argv = sys.argv[1:] if argv is None else argv
+    clips = [a for a in argv if "=" not in a]
+    opts = dict(a.split("=", 1) for a in argv if "=" in a)
+    unknown = sorted(set(opts) - KEYS)
+    if unknown:
+        raise SystemExit(f"unknown option {unknown[0]}= (accepted: {sorted(KEYS)})\n{USAGE}")
+    if len(clips) != 1 or "ckpt" not in opts:
+        raise SystemExit(f"expected one clip and ckpt=<run>\n{USAGE}")
+    clip = Path(clips[0])
+    run = load_emotion_run(opts["ckpt"])
+    if not isinstance(run.model, MidLevelEmotionModel):
+        raise SystemExit(f"ckpt: {run.run_dir} is a black-box (A2E) run: no intrinsic explanation")
+    data = run.config["data"]
+    wave = load_audio(
+        clip, data["sample_rate"], int(round(data["clip_seconds"] * data["sample_rate"]))
+    )
+    x = run.frontend(torch.from_numpy(wave))
+    target = opts.get("emotion")
+    if target is not None:
+        target = int(target) if target.isdigit() else run.emotions.index(target)
+    ex = run.model.explain(x, target)
+    t = int(ex.target[0])
+    out = Path(opts.get("out") or run.run_dir / "explanations" / "user" / clip.stem)
+    plot_effect_bars(
+        ex.attribution[0].numpy(),
+        run.qualities,
+        f"{clip.name}: effects on {run.emotions[t]}",
+        out / "effects.png",
+        prediction=float(ex.maps["emotions"][0, t]),
+    )
+    m = run.model
+    record = {
+        "input_file": str(clip),
+        "model": str(run.run_dir),
+        "explained_emotion": run.emotions[t],
+        "qualities": dict(
+            zip(
+                run.qualities,
+                m.to_ratings(ex.maps["qualities"], "quality")[0].tolist(),
+                strict=True,
+            )
+        ),
+        "emotions": dict(
+            zip(run.emotions, m.to_ratings(ex.maps["emotions"], "emotion")[0].tolist(), strict=True)
+        ),
+        "effects_z": {
+            e: dict(zip(run.qualities, ex.maps["effects"][0, i].tolist(), strict=True))
+            for i, e in enumerate(run.emotions)
+        },
+        "relative_effects": {
+            e: dict(zip(run.qualities, ex.maps["relative_effects"][0, i].tolist(), strict=True))
+            for i, e in enumerate(run.emotions)
+        },
+    }
+    (out / "explanation.json").write_text(json.dumps(record, indent=2) + "\n")
+    top = max(record["effects_z"][run.emotions[t]].items(), key=lambda kv: abs(kv[1]))
+    print(f"explained emotion: {run.emotions[t]}; largest effect: {top[0]} ({top[1]:+.2f})")
+    for name in ("effects.png", "explanation.json"):
+        print(f"  {out / name}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

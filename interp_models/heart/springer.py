@@ -1,0 +1,353 @@
+"""Logistic-regression hidden semi-Markov heart-sound segmenter (Springer et al. 2016).
+
+Written from D. B. Springer, L. Tarassenko, G. D. Clifford, "Logistic regression-HSMM-
+based heart sound segmentation", IEEE Trans. Biomed. Eng. 63(4):822-832, 2016:
+
+1. Pre-processing (1 kHz): 25-400 Hz Butterworth band-pass and the spike removal of
+   Schmidt et al. (Physiol. Meas. 31, 2010).
+2. Four envelope features at 50 Hz, each standardised per recording: homomorphic
+   envelope, Hilbert envelope, 40-60 Hz power spectral density, and the envelope of the
+   level-3 wavelet detail coefficients.
+3. Heart rate and systolic interval from the autocorrelation of the homomorphic
+   envelope (highest peak at lags 0.5-2 s; highest peak between 0.2 s and half the
+   cycle).
+4. Emissions from one logistic regression per state (one versus the rest, scikit-learn),
+   turned into scaled likelihoods ``P(state | o) / P(state)`` (the ``P(o)`` of Bayes'
+   rule is common to all states at a frame, so it does not change the decoded path).
+5. Duration-dependent Viterbi decoding of the cycle S1 -> systole -> S2 -> diastole,
+   with Gaussian durations: S1 122 +/- 22 ms, S2 94 +/- 22 ms, systole = systolic interval
+   - mean S1 (+/- 25 ms), diastole = cycle - systolic interval - mean S2 (s.d. 7% + 6 ms).
+   As in the paper's extended Viterbi, the first and last states may be cut by the ends of
+   the recording: their durations are scored with the survival function ``P(D >= d)``.
+
+The trained segmenter is plain numbers (coefficients, intercepts, state priors and the
+settings), saved as JSON and loaded without scikit-learn or pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+
+from interp_models.heart import dsp
+from interp_models.heart.states import DIASTOLE, N_STATES, S1, S2, SYSTOLE
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+FEATURE_NAMES = ("homomorphic", "hilbert", "psd", "wavelet")
+
+
+@dataclass(frozen=True)
+class SpringerSettings:
+    """Everything that determines the segmenter's features, durations and training.
+
+    Durations are ``(mean_s, sd_s)``; the defaults are the paper's.
+    """
+
+    sample_rate: int = 1000
+    frame_rate: int = 50
+    band_hz: tuple[float, float] = (25.0, 400.0)
+    spike_removal: bool = True
+    lpf_hz: float = 8.0
+    psd_band_hz: tuple[float, float] = (40.0, 60.0)
+    wavelet_vanishing_moments: int = 10
+    wavelet_level: int = 3
+    s1_s: tuple[float, float] = (0.122, 0.022)
+    s2_s: tuple[float, float] = (0.094, 0.022)
+    systole_sd_s: float = 0.025
+    heart_rate_lags_s: tuple[float, float] = (0.5, 2.0)
+    min_systole_lag_s: float = 0.2
+    C: float = 1.0
+    max_frames: int = 200_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("band_hz", "psd_band_hz", "s1_s", "s2_s", "heart_rate_lags_s"):
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        if self.sample_rate % self.frame_rate:
+            raise ValueError(
+                f"segmenter.sample_rate ({self.sample_rate}) must be a multiple of "
+                f"segmenter.frame_rate ({self.frame_rate})"
+            )
+        if self.band_hz[1] >= self.sample_rate / 2:
+            raise ValueError(f"segmenter.band_hz {self.band_hz} reaches Nyquist")
+
+    @property
+    def hop(self) -> int:
+        return self.sample_rate // self.frame_rate
+
+
+def envelope_features(wave: np.ndarray, settings: SpringerSettings) -> np.ndarray:
+    """The four standardised envelope features of ``wave`` (at ``settings.sample_rate``),
+    shape ``(len(wave) // hop, 4)`` in the order of ``FEATURE_NAMES``."""
+    s = settings
+    sr, hop = s.sample_rate, s.hop
+    n_frames = len(wave) // hop
+    x = dsp.bandpass(wave, sr, *s.band_hz)
+    if s.spike_removal:
+        x = dsp.remove_spikes(x, sr)
+    feats = [
+        dsp.to_frames(dsp.homomorphic_envelope(x, sr, s.lpf_hz), hop, n_frames),
+        dsp.to_frames(dsp.hilbert_envelope(x), hop, n_frames),
+        dsp.psd_band_feature(x, sr, n_frames, s.frame_rate, s.psd_band_hz),
+        dsp.to_frames(
+            np.abs(dsp.wavelet_detail(x, s.wavelet_level, s.wavelet_vanishing_moments)),
+            hop,
+            n_frames,
+        ),
+    ]
+    return np.stack([dsp.standardise(f) for f in feats], axis=1)
+
+
+def _autocorrelation(x: np.ndarray) -> np.ndarray:
+    """Autocorrelation at lags 0..len-1 of the mean-removed ``x``, normalised to 1 at 0."""
+    x = x - x.mean()
+    n = x.size
+    spec = np.fft.rfft(x, 2 * n)
+    ac = np.fft.irfft(spec * np.conj(spec))[:n]
+    return ac / ac[0] if ac[0] > 0 else ac
+
+
+def _peak(ac: np.ndarray, lo: int, hi: int) -> float:
+    """Lag of the highest value of ``ac[lo:hi+1]``, refined by a parabola through it and
+    its neighbours (the 50 Hz grid alone quantises a cycle to 20 ms)."""
+    hi = min(hi, ac.size - 2)
+    lo = max(lo, 1)
+    if hi < lo:
+        return float(max(lo, 1))
+    k = lo + int(np.argmax(ac[lo : hi + 1]))
+    a, b, c = ac[k - 1], ac[k], ac[k + 1]
+    denom = a - 2 * b + c
+    shift = 0.5 * (a - c) / denom if denom < 0 else 0.0
+    return float(k + np.clip(shift, -0.5, 0.5))
+
+
+def heart_rate(homomorphic: np.ndarray, settings: SpringerSettings) -> tuple[float, float]:
+    """(heart rate in bpm, systolic interval in s) from the homomorphic envelope feature.
+
+    The cycle is the highest autocorrelation peak at lags ``heart_rate_lags_s``; the
+    systolic interval (S1 onset to S2 onset) the highest peak between
+    ``min_systole_lag_s`` and half the cycle (Springer et al. 2016, after Schmidt 2010).
+    """
+    fr = settings.frame_rate
+    ac = _autocorrelation(np.asarray(homomorphic, dtype=np.float64))
+    lo, hi = settings.heart_rate_lags_s
+    cycle = _peak(ac, int(round(lo * fr)), int(round(hi * fr))) / fr
+    systole = _peak(ac, int(round(settings.min_systole_lag_s * fr)), int(cycle * fr / 2)) / fr
+    return 60.0 / cycle, systole
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Per-state duration log-probabilities on frames ``d = 1..D`` (index ``d - 1``)."""
+
+    log_pmf: np.ndarray  # (4, D) log P(D = d), -inf outside mean +/- 3 sd
+    log_sf: np.ndarray  # (4, D) log P(D >= d), for states cut by the recording's ends
+    means: np.ndarray  # (4,) in frames
+
+
+def duration_model(hr_bpm: float, systole_s: float, settings: SpringerSettings) -> Durations:
+    """Gaussian state durations at ``settings.frame_rate`` for one recording."""
+    fr = settings.frame_rate
+    cycle = 60.0 / hr_bpm
+    mean_sys = max(systole_s - settings.s1_s[0], 0.04)
+    mean_dia = max(cycle - systole_s - settings.s2_s[0], 0.08)
+    means = np.array([settings.s1_s[0], mean_sys, settings.s2_s[0], mean_dia]) * fr
+    sds = (
+        np.array(
+            [settings.s1_s[1], settings.systole_sd_s, settings.s2_s[1], 0.07 * mean_dia + 0.006]
+        )
+        * fr
+    )
+    lo = np.maximum(1, np.floor(means - 3 * sds)).astype(int)
+    hi = np.maximum(lo, np.ceil(means + 3 * sds)).astype(int)
+    d = np.arange(1, int(hi.max()) + 1)
+    pmf = norm.pdf(d[None, :], means[:, None], sds[:, None])
+    pmf[(d[None, :] < lo[:, None]) | (d[None, :] > hi[:, None])] = 0.0
+    pmf /= pmf.sum(axis=1, keepdims=True)
+    sf = np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1]  # P(D >= d)
+    with np.errstate(divide="ignore"):
+        return Durations(np.log(pmf), np.log(np.clip(sf, 0.0, 1.0)), means)
+
+
+def viterbi(log_emission: np.ndarray, durations: Durations) -> np.ndarray:
+    """Most likely state sequence (values 1..4) of a cyclic explicit-duration HSMM.
+
+    Parameters
+    ----------
+    log_emission : (T, 4) log emission score of each state at each frame.
+    durations : the state duration model.
+
+    Each state is followed by the next in the cycle S1 -> systole -> S2 -> diastole -> S1.
+    ``delta[t, j]`` is the best score of a path whose state-``j`` segment ends at frame
+    ``t``; a segment starting at frame 0 or ending at the last frame may be cut by the
+    recording, so its duration is scored by the survival function instead of the pmf.
+    """
+    le = np.asarray(log_emission, dtype=np.float64)
+    n, k = le.shape
+    if k != N_STATES:
+        raise ValueError(f"log_emission must be (T, {N_STATES}), got {le.shape}")
+    if n == 0:
+        return np.zeros(0, dtype=np.int8)
+    dmax = durations.log_pmf.shape[1]
+    cs = np.concatenate([np.zeros((1, k)), np.cumsum(le, axis=0)]).T  # (4, T+1)
+    prev = (np.arange(k) - 1) % k
+    delta = np.full((n, k), -np.inf)
+    best_d = np.zeros((n, k), dtype=np.int64)
+    for t in range(n):
+        nd = min(dmax, t + 1)
+        d = np.arange(1, nd + 1)
+        s = t - d + 1  # segment start frames
+        emit = cs[:, t + 1][:, None] - cs[:, s]  # (4, nd)
+        dur = (durations.log_sf if t == n - 1 else durations.log_pmf)[:, :nd]
+        before = delta[np.maximum(s - 1, 0)][:, prev].T  # (4, nd): predecessor state's score
+        score = before + dur + emit
+        if nd == t + 1:  # the segment starting at frame 0 has no predecessor
+            score[:, -1] = durations.log_sf[:, t] + emit[:, -1]
+        j_best = np.argmax(score, axis=1)
+        delta[t] = score[np.arange(k), j_best]
+        best_d[t] = j_best + 1
+    states = np.zeros(n, dtype=np.int8)
+    t, j = n - 1, int(np.argmax(delta[-1]))
+    if not np.isfinite(delta[-1, j]):
+        raise RuntimeError("no state sequence fits the duration model (recording too short?)")
+    while t >= 0:
+        d = int(best_d[t, j])
+        states[t - d + 1 : t + 1] = j + 1
+        t, j = t - d, int(prev[j])
+    return states
+
+
+@dataclass
+class SpringerSegmenter:
+    """A trained segmenter: one logistic regression per state on the four features."""
+
+    settings: SpringerSettings
+    coef: np.ndarray  # (4 states, 4 features)
+    intercept: np.ndarray  # (4,)
+    priors: np.ndarray  # (4,) fraction of training frames in each state
+    training: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def fit(
+        cls,
+        waves: Sequence[np.ndarray],
+        frame_states: Sequence[np.ndarray],
+        settings: SpringerSettings | None = None,
+    ) -> SpringerSegmenter:
+        """Train the emission models on labelled recordings.
+
+        Parameters
+        ----------
+        waves : recordings at ``settings.sample_rate``.
+        frame_states : per-frame states (0 unlabelled frames are left out), each of
+            length ``len(wave) // settings.hop``.
+        """
+        from sklearn.linear_model import LogisticRegression  # training only
+
+        settings = settings or SpringerSettings()
+        feats, labels = [], []
+        for i, (wave, states) in enumerate(zip(waves, frame_states, strict=True)):
+            f = envelope_features(wave, settings)
+            if len(states) != len(f):
+                raise ValueError(
+                    f"recording {i}: {len(states)} frame states for {len(f)} feature frames"
+                )
+            keep = np.asarray(states) > 0
+            feats.append(f[keep])
+            labels.append(np.asarray(states)[keep])
+        x, y = np.concatenate(feats), np.concatenate(labels).astype(int)
+        present = sorted(set(y.tolist()))
+        if present != [S1, SYSTOLE, S2, DIASTOLE]:
+            raise ValueError(f"training frames must cover states 1..4, got {present}")
+        if len(y) > settings.max_frames:  # logistic regression needs no more than this
+            pick = np.random.default_rng(settings.seed).choice(
+                len(y), settings.max_frames, replace=False
+            )
+            x, y = x[np.sort(pick)], y[np.sort(pick)]
+        coef, intercept = np.zeros((N_STATES, x.shape[1])), np.zeros(N_STATES)
+        for j in range(N_STATES):
+            lr = LogisticRegression(C=settings.C, max_iter=1000)
+            lr.fit(x, (y == j + 1).astype(int))
+            coef[j], intercept[j] = lr.coef_[0], lr.intercept_[0]
+        priors = np.bincount(y, minlength=N_STATES + 1)[1:] / len(y)
+        info = {"recordings": len(feats), "frames": int(len(y))}
+        log.info("trained the Springer segmenter on %d frames", len(y))
+        return cls(settings, coef, intercept, priors, info)
+
+    def emission_log_likelihood(self, features: np.ndarray) -> np.ndarray:
+        """(T, 4) ``log P(state | o_t) - log P(state)`` (scaled likelihoods)."""
+        z = features @ self.coef.T + self.intercept
+        log_post = -np.logaddexp(0.0, -z)  # log sigmoid, stable for large |z|
+        return log_post - np.log(self.priors)
+
+    def segment(
+        self, wave: np.ndarray, return_heart_rate: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, float, float]:
+        """Per-frame states (1..4, int8) of ``wave`` at ``settings.sample_rate``.
+
+        With ``return_heart_rate``, also the estimated heart rate (bpm) and systolic
+        interval (s) the duration model used.
+        """
+        f = envelope_features(np.asarray(wave, dtype=np.float64), self.settings)
+        if len(f) < 4:
+            raise ValueError(
+                f"recording too short to segment: {len(wave)} samples at "
+                f"{self.settings.sample_rate} Hz"
+            )
+        hr, sys_s = heart_rate(f[:, 0], self.settings)
+        states = viterbi(self.emission_log_likelihood(f), duration_model(hr, sys_s, self.settings))
+        return (states, hr, sys_s) if return_heart_rate else states
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "springer-lr-hsmm",
+            "version": FORMAT_VERSION,
+            "features": list(FEATURE_NAMES),
+            "settings": asdict(self.settings),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept.tolist(),
+            "priors": self.priors.tolist(),
+            "training": self.training,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the segmenter as JSON (numbers only, no pickle)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SpringerSegmenter:
+        """Read a segmenter written by ``save``; errors name the file."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: not a readable segmenter file ({err})") from None
+        if data.get("format") != "springer-lr-hsmm" or data.get("version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: not a springer-lr-hsmm segmenter of version {FORMAT_VERSION}"
+            )
+        try:
+            seg = cls(
+                SpringerSettings(**data["settings"]),
+                np.asarray(data["coef"], dtype=np.float64),
+                np.asarray(data["intercept"], dtype=np.float64),
+                np.asarray(data["priors"], dtype=np.float64),
+                data.get("training", {}),
+            )
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{path}: missing or bad field ({err})") from None
+        if seg.coef.shape != (N_STATES, len(FEATURE_NAMES)) or seg.intercept.shape != (N_STATES,):
+            raise ValueError(f"{path}: coefficient shapes {seg.coef.shape}, {seg.intercept.shape}")
+        return seg

@@ -1,0 +1,102 @@
+"""End to end: ``python -m train.fit`` runs the three emotion set-ups on tiny built-in music."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from evaluate.emotion_explain import main as explain_main
+from evaluate.emotion_runs import load_emotion_run
+from interp_models.emotion.models import A2E, MidLevelEmotionModel
+from train.emotion_pipeline import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "data.num_clips=40",
+    "data.clip_seconds=2.0",
+    "data.batch_size=8",
+    "model.net.channels=[4,8]",
+    "trainer.max_epochs=2",
+    "logger=csv",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    # No emotion.* overrides: a multirun validates them against the primary config first.
+]
+CONFIGS = ("midlevel_emotion", "midlevel_emotion_separate", "blackbox_emotion")
+
+
+@pytest.fixture(scope="module")
+def runs(run_fit, tmp_path_factory) -> dict[str, Path]:
+    """One multirun over the three experiments (one interpreter start, one data build)."""
+    sweep = tmp_path_factory.mktemp("emotion_runs")
+    run_fit(f"config={','.join(CONFIGS)}", *TINY, f"hydra.sweep.dir={sweep}", multirun=True)
+    return {name: sweep / str(i) for i, name in enumerate(CONFIGS)}
+
+
+def _metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_three_variants_train_and_report(runs):
+    for name, run_dir in runs.items():
+        m = _metrics(run_dir)
+        assert m["config"] == name and (run_dir / "checkpoints" / "last.ckpt").is_file()
+        assert (run_dir / m["training"]["best_checkpoint"]).is_file()
+        assert m["data"]["splits"] == {"train": 24, "val": 8, "test": 8} and m["data"]["builtin"]
+        for split in ("val", "test"):
+            assert -1 <= m[split]["emotion_r"] <= 1 and m[split]["emotion_rmse"] > 0
+            per = m["per_output"][split]
+            assert {f"emotion/r_{e}" for e in m["data"]["emotions"]} <= set(per)
+        assert 0 <= m["evidence"]["chance_share_by_emotion"]["valence"] <= 1
+    joint, separate, a2e = (_metrics(runs[n]) for n in CONFIGS)
+    assert joint["training"]["monitor"] == "val/emotion_r"
+    assert separate["training"]["monitor"] == "val/quality_r"
+    assert a2e["training"]["monitor"] == "val/emotion_r" and "quality_r" not in a2e["test"]
+    assert separate["linear_map"]["n_clips"] == 24
+    for m in (joint, separate):
+        assert -1 <= m["test"]["quality_r"] <= 1
+        agree = m["mapping"]["agreement"]
+        assert 0 <= agree["sign_agreement"] <= 1 and agree["n_signed"] > 40
+        assert np.array(m["mapping"]["learned"]).shape == (8, 7)
+        ex = m["explanations"]
+        assert (
+            0 <= ex["top_quality_agreement"] <= 1 and ex["contrasts"]["n_clips"] == 8
+        )  # the whole test split
+    example = joint["explanations"]["contrasts"]["examples"][0]
+    folder = runs["midlevel_emotion"] / "explanations" / example["song_id"]
+    names = {"original.wav", f"{example['quality']}_low.wav", f"{example['quality']}_high.wav"}
+    assert names <= {p.name for p in folder.iterdir()} and (folder / "effects.png").is_file()
+    assert (runs["midlevel_emotion"] / "explanations" / "mapping.png").is_file()
+
+
+def test_separate_map_is_the_least_squares_fit_and_runs_reload(runs):
+    run = load_emotion_run(runs["midlevel_emotion_separate"])
+    assert isinstance(run.model, MidLevelEmotionModel)
+    m = _metrics(run.run_dir)
+    np.testing.assert_allclose(
+        run.model.mapping.detach().numpy(), m["mapping"]["learned"], atol=1e-4
+    )
+    assert isinstance(load_emotion_run(runs["blackbox_emotion"]).model, A2E)
+    # A user's clip explained with the joint run.
+    clip = next((runs["midlevel_emotion"] / "explanations").glob("*/original.wav"))
+    out = explain_main([str(clip), f"ckpt={runs['midlevel_emotion']}", "emotion=sad"])
+    record = json.loads((out / "explanation.json").read_text())
+    assert record["explained_emotion"] == "sad" and set(record["qualities"]) == set(run.qualities)
+    with pytest.raises(SystemExit, match="black-box"):
+        explain_main([str(clip), f"ckpt={runs['blackbox_emotion']}"])
+
+
+def test_variant_and_model_must_match():
+    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
+        cfg = compose("fit", overrides=["config=blackbox_emotion", "emotion.variant=joint"])
+        with pytest.raises(
+            ValueError, match="model.net: variant 'joint' needs MidLevelEmotionModel"
+        ):
+            build_model(cfg, dm=None)
+        cfg = compose("fit", overrides=["config=midlevel_emotion", "emotion.variant=both"])
+        with pytest.raises(ValueError, match="emotion.variant: unknown 'both'"):
+            build_model(cfg, dm=None)

@@ -1,0 +1,132 @@
+"""The mid-level emotion run: ``pipeline: train.emotion_pipeline.run``.
+
+``emotion.variant`` picks one of the set-ups of Chowdhury et al. (ISMIR 2019):
+
+- ``a2e``: the black box, CNN -> 8 emotions (``interp_models.emotion.models.A2E``);
+- ``joint``: A2Mid2E, CNN -> 7 qualities -> linear -> 8 emotions, both outputs supervised
+  with ``emotion.loss.quality`` / ``emotion.loss.emotion`` weights (paper: equal);
+- ``separate``: the quality predictor trained alone (monitor ``val/quality_r``), then the
+  7 -> 8 linear map fitted by least squares (scikit-learn) on its predictions for the
+  training clips, never on validation or test clips.
+
+Every variant trains with ``train.stages.fit_stage`` in the run directory (checkpoints,
+resume, logs, best epoch by validation), saves the final model as ``model.pt`` (the
+separate variant's fitted map included) and is then scored by
+``evaluate.emotion_eval.evaluate_model``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from sklearn.linear_model import LinearRegression
+
+from evaluate.emotion_eval import evaluate_model, predict
+from interp_models.emotion.models import A2E, MidLevelEmotionModel
+from train.builders import hparams, stage_summary
+from train.config_utils import construct
+from train.emotion_data import MusicDataModule
+from train.emotion_module import EmotionModule
+from train.stages import fit_stage
+
+log = logging.getLogger(__name__)
+
+VARIANTS = {"a2e": A2E, "joint": MidLevelEmotionModel, "separate": MidLevelEmotionModel}
+
+
+def build_model(cfg: DictConfig, dm: MusicDataModule) -> torch.nn.Module:
+    """``cfg.model.net`` checked against ``emotion.variant``, with the data's rating stats."""
+    variant = cfg.emotion.variant
+    if variant not in VARIANTS:
+        raise ValueError(
+            f"emotion.variant: unknown {variant!r}; expected one of {sorted(VARIANTS)}"
+        )
+    model = instantiate(cfg.model.net)
+    if type(model) is not VARIANTS[variant]:
+        raise ValueError(
+            f"model.net: variant {variant!r} needs {VARIANTS[variant].__name__}, "
+            f"got {type(model).__name__} (model.net._target_)"
+        )
+    model.set_stats({k: v.tolist() for k, v in dm.stats.items()})
+    return model
+
+
+def fit_linear_map(q_pred: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Least-squares 7 -> 8 map (with intercept) from predicted qualities to emotions on
+    the rows with every emotion rated; returns (weight (8, 7), bias (8,), R^2)."""
+    ok = np.isfinite(e).all(1)
+    if ok.sum() <= q_pred.shape[1]:
+        raise ValueError(
+            f"separate variant: {int(ok.sum())} training clips with emotion ratings; "
+            f"need more than {q_pred.shape[1]} to fit the linear map"
+        )
+    reg = LinearRegression().fit(q_pred[ok], e[ok])
+    return reg.coef_, reg.intercept_, float(reg.score(q_pred[ok], e[ok]))
+
+
+def run(cfg: DictConfig, run_dir: Path, dm: MusicDataModule, callbacks) -> dict[str, Any]:
+    if not isinstance(dm, MusicDataModule):
+        raise ValueError(
+            "pipeline train.emotion_pipeline.run needs data._target_: "
+            "train.emotion_data.MusicDataModule"
+        )
+    ecfg = cfg.emotion
+    variant = ecfg.variant
+    model = build_model(cfg, dm)
+    if variant in ("joint", "separate"):
+        dm.require("qualities", ("train", "val"))
+    dm.require("emotions", ("train", "val", "test"))
+    weights = (
+        (1.0, 0.0)
+        if variant == "separate"
+        else (float(ecfg.loss.quality), float(ecfg.loss.emotion))
+    )
+    if variant == "a2e":
+        weights = (0.0, 1.0)
+    optim = OmegaConf.to_container(cfg.model.optimizer, resolve=True)
+    module = construct(
+        EmotionModule,
+        optim,
+        "model.optimizer",
+        model=model,
+        quality_weight=weights[0],
+        emotion_weight=weights[1],
+        hparams=hparams(cfg),
+    )
+    result = fit_stage(
+        cfg,
+        module,
+        dm,
+        run_dir,
+        name=f"{cfg.name}-{run_dir.name}",
+        callbacks=callbacks,
+    )
+    out: dict[str, Any] = {
+        "variant": variant,
+        "loss_weights": {"quality": weights[0], "emotion": weights[1]},
+    }
+    out["training"] = stage_summary(result, run_dir)
+    if variant == "separate":
+        train = predict(model, dm, "train")
+        w, b, r2 = fit_linear_map(train["q_pred"], train["e"])
+        with torch.no_grad():
+            model.emotion_head.weight.copy_(torch.as_tensor(w, dtype=torch.float32))
+            model.emotion_head.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
+        out["linear_map"] = {
+            "fitted_on": "train split: predicted qualities -> emotion ratings (z)",
+            "n_clips": int(np.isfinite(train["e"]).all(1).sum()),
+            "r2_train": r2,
+        }
+    torch.save(
+        {"state_dict": model.state_dict(), "class": type(model).__name__, "variant": variant},
+        run_dir / "model.pt",
+    )
+    out["model_file"] = "model.pt"
+    out.update(evaluate_model(model, dm, run_dir, OmegaConf.to_container(ecfg.evaluation)))
+    return out

@@ -1,0 +1,211 @@
+"""The segmentation-aware heart-sound run (``config=heart_segmentation``).
+
+1. Segmenter: the Springer LR-HSMM is trained on the training split's annotated
+   recordings (or loaded from ``segmenter.load``), cached by data and settings, copied to
+   ``<run>/segmenter.json``, and scored (S1/S2 F1, +/- 60 ms) on validation and test.
+2. Every recording is segmented (cached); the classifier trains on ``segmentation``
+   (``springer`` by default, ``ground_truth`` by override) with the best epoch chosen on
+   validation MAcc.
+3. The explanation baseline is set to the normal training recordings' mean evidence per
+   state (``<run>/reference.json``; no logit changes). The best checkpoint is scored on
+   both segmentations (MAcc, Se, Sp, and how often the
+   largest per-state contribution lies on the lesion's state), and explanations of a few
+   test recordings are exported to ``<run>/explanations/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from evaluate.heart_eval import evaluate_split, export_examples, normal_reference
+from evaluate.heart_metrics import sound_detection
+from interp_models.cache import cached_array, cached_file, default_cache_dir, params_key
+from interp_models.heart.springer import SpringerSegmenter, SpringerSettings
+from interp_models.heart.states import FRAME_RATE, STATE_NAMES
+from train.builders import hparams
+from train.config_utils import construct
+from train.heart_datamodule import HeartDataModule
+from train.heart_module import HeartModule
+from train.stages import fit_stage
+from train.tasks import BinaryTask
+
+log = logging.getLogger(__name__)
+
+SEGMENTATIONS = ("springer", "ground_truth")
+
+
+def arrays_digest(arrays: list[np.ndarray]) -> str:
+    """Content hash of a list of arrays (each one's shape, dtype and bytes)."""
+    h = hashlib.sha1()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(a.data)
+    return h.hexdigest()[:16]
+
+
+def _cache_root(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.cache_dir) if cfg.paths.cache_dir else default_cache_dir()
+
+
+def segmenter_stage(
+    cfg: DictConfig, dm: HeartDataModule, run_dir: Path
+) -> tuple[SpringerSegmenter, dict[str, Any]]:
+    """Train (cached) or load the Springer segmenter; keep a copy in the run directory."""
+    scfg = OmegaConf.to_container(cfg.segmenter, resolve=True)
+    load = scfg.pop("load", None)
+    settings = construct(SpringerSettings, scfg, "segmenter")
+    if settings.sample_rate != dm.sample_rate:
+        raise ValueError(
+            f"segmenter.sample_rate={settings.sample_rate} differs from "
+            f"data.sample_rate={dm.sample_rate}"
+        )
+    if load:
+        path = Path(load).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"segmenter.load: no segmenter file at {path}")
+        segmenter = SpringerSegmenter.load(path)
+        if segmenter.settings.sample_rate != dm.sample_rate:
+            raise ValueError(
+                f"segmenter.load: {path} works at {segmenter.settings.sample_rate} Hz, "
+                f"data.sample_rate is {dm.sample_rate}"
+            )
+        info: dict[str, Any] = {"loaded_from": str(path)}
+    else:
+        train = [int(j) for j in dm.split_indices["train"] if dm.ground_truth[j] is not None]
+        if not train:
+            raise ValueError(
+                "segmenter: no training recording has a segmentation (.tsv) to learn from; "
+                "give a trained one with segmenter.load=<segmenter.json>"
+            )
+        waves = [dm.waves[j] for j in train]
+        states = [dm.ground_truth[j] for j in train]
+        key = params_key(
+            {"waves": arrays_digest(waves), "states": arrays_digest(states), "settings": scfg}
+        )
+
+        def build(tmp: Path) -> None:
+            log.info("training the Springer segmenter on %d recordings", len(train))
+            SpringerSegmenter.fit(waves, states, settings).save(tmp)
+
+        path = cached_file(_cache_root(cfg) / "springer" / f"segmenter-{key}.json", build)
+        segmenter = SpringerSegmenter.load(path)
+        info = {"trained_on": segmenter.training}
+    shutil.copyfile(path, run_dir / "segmenter.json")
+    info["file"] = "segmenter.json"
+    return segmenter, info
+
+
+def segment_all(
+    segmenter: SpringerSegmenter, dm: HeartDataModule, cache_root: Path
+) -> list[np.ndarray]:
+    """Per-frame Springer states of every recording, cached by segmenter and audio."""
+    key = params_key(
+        {"segmenter": segmenter.to_dict(), "waves": arrays_digest(dm.waves), "hop": dm.hop}
+    )
+
+    def build() -> np.ndarray:
+        start = time.perf_counter()
+        out = np.concatenate([segmenter.segment(w) for w in dm.waves]).astype(np.int8)
+        log.info("segmented %d recordings in %.1f s", len(dm.waves), time.perf_counter() - start)
+        return out
+
+    flat = cached_array(cache_root / "springer" / f"states-{key}.npy", build)
+    bounds = np.cumsum([0, *dm.n_frames])
+    if flat.shape != (bounds[-1],):
+        raise RuntimeError(f"cached segmentation {key} does not match the recordings")
+    return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def score_segmenter(dm: HeartDataModule, states: list[np.ndarray], split: str) -> dict:
+    """S1/S2 detection F1 of ``states`` against the annotations of ``split``."""
+    idx = [int(j) for j in dm.split_indices[split] if dm.ground_truth[j] is not None]
+    if not idx:
+        return {"recordings": 0}
+    return sound_detection(((dm.ground_truth[j], states[j]) for j in idx), FRAME_RATE)
+
+
+def run(cfg: DictConfig, run_dir: Path, dm: HeartDataModule, callbacks) -> dict[str, Any]:
+    if not isinstance(dm, HeartDataModule) or dm.input != "segments":
+        raise ValueError(
+            "data: the heart_segmentation pipeline needs train.heart_datamodule."
+            "HeartDataModule with data.input=segments"
+        )
+    if cfg.segmentation not in SEGMENTATIONS:
+        raise ValueError(f"segmentation: expected one of {SEGMENTATIONS}, got {cfg.segmentation!r}")
+    segmenter, info = segmenter_stage(cfg, dm, run_dir)
+    dm.add_segmentation("springer", segment_all(segmenter, dm, _cache_root(cfg)))
+    out: dict[str, Any] = {"segmentation": cfg.segmentation}
+    out["segmenter"] = {
+        **info,
+        **{s: score_segmenter(dm, dm.segmentations["springer"], s) for s in ("val", "test")},
+    }
+    dm.use_segmentation(cfg.segmentation)
+
+    net = instantiate(cfg.model.net, sample_rate=dm.sample_rate, frame_rate=FRAME_RATE)
+    optim = OmegaConf.to_container(cfg.model.optimizer, resolve=True)
+    module = construct(
+        HeartModule, optim, "model.optimizer", net=net, task=BinaryTask(), hparams=hparams(cfg)
+    )
+    result = fit_stage(
+        cfg,
+        module,
+        dm,
+        run_dir,
+        name=f"{cfg.name}-{run_dir.name}",
+        mode="max",
+        callbacks=callbacks,
+    )
+    out["classifier"] = {
+        "monitor": result.monitor,
+        "best_checkpoint": str(Path(result.best_checkpoint).relative_to(run_dir.resolve())),
+        "best_epoch": result.best_epoch,
+        "epochs_trained": result.epochs_trained,
+        "val": result.val,
+        "test": result.test,
+    }
+
+    # Explanation baseline: the normal training recordings' mean evidence per state.
+    net.set_reference(normal_reference(net, dm, cfg.segmentation, "train"))
+    reference = dict(zip(STATE_NAMES, net.reference.tolist(), strict=True))
+    (run_dir / "reference.json").write_text(json.dumps(reference, indent=2) + "\n")
+    out["explanation_reference"] = reference
+
+    # The selected model, scored on every segmentation available (trained on one).
+    sources = [cfg.segmentation] + [
+        s for s in SEGMENTATIONS if s != cfg.segmentation and s in dm.segmentations
+    ]
+    net.eval()
+    out["evaluation"] = {
+        src: {split: evaluate_split(net, dm, split, src) for split in ("val", "test")}
+        for src in sources
+    }
+    ecfg = cfg.evaluation
+    out["explanations"] = {
+        split: {
+            k: v
+            for k, v in out["evaluation"][cfg.segmentation][split].items()
+            if k.startswith("hit_")
+        }
+        for split in ("val", "test")
+    }
+    out["examples"] = export_examples(
+        net,
+        dm,
+        "test",
+        cfg.segmentation,
+        run_dir / "explanations",
+        n=ecfg.n_examples,
+        fraction=ecfg.relevant_fraction,
+    )
+    return out
