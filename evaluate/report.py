@@ -4,6 +4,9 @@ post-hoc methods on its classifier, on the same test clips and with the same met
     python -m evaluate.report run=<run_dir> [run=<run_dir> ...] [out=<dir>] [n_clips=20]
         [methods=saliency,integrated_gradients,...] [figure_clip=0]
 
+A heart-sound (``heart_segmentation``) or emotion (``midlevel_emotion*``) run is handed to
+its family's report (``FAMILY_REPORTS``), which compares it with ``blackbox=<run_dir>``.
+
 For each run (``pipeline`` ``nmf_posthoc`` or ``nmf_joint``) the first ``n_clips`` clips of
 the test split are explained for the classifier's predicted class by
 
@@ -33,10 +36,8 @@ are logged to it too.
 
 from __future__ import annotations
 
-import base64
 import html
 import json
-import re
 import sys
 import time
 from collections import defaultdict
@@ -47,7 +48,6 @@ from typing import Any
 import numpy as np
 import torch
 from hydra.utils import get_class
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from evaluate.figures import plot_relevance_map
@@ -63,6 +63,16 @@ from evaluate.metrics import (
 from evaluate.nmf_eval import _truths, explain_clip, summarise
 from evaluate.posthoc import build_explainer
 from evaluate.posthoc.audio import listenable
+from evaluate.report_format import (
+    CHECK_SCRIPT,
+    CSS,
+    data_uri,
+    fmt,
+    html_table,
+    md_inline,
+    md_table,
+    save_figure,
+)
 from evaluate.runs import LoadedRun, load_run
 from interp_models.audio.io import write_audio
 from train.config_utils import construct
@@ -383,15 +393,6 @@ def evaluate_run(
 # ----------------------------------------------------------------------------- verdicts
 
 
-def _fmt(value: float, ci: float | None = None) -> str:
-    digits = 3 if abs(value) < 100 else 0
-    text = f"{value:.{digits}f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-    if ci is None:
-        return text
-    ci_text = f"{ci:.{digits}f}" if abs(ci) >= 1e-3 or ci == 0 else f"{ci:.1e}"
-    return f"{text} ± {ci_text}"
-
-
 def verdict(result: RunResult, metric: Metric) -> str | None:
     """Plain statement of who wins ``metric`` and how the intrinsic explanation fares."""
     rows = {m: s for m, s in result.summary.items() if metric.key in s}
@@ -400,7 +401,7 @@ def verdict(result: RunResult, metric: Metric) -> str | None:
     sign = 1 if metric.higher_is_better else -1
     best = max(rows, key=lambda m: sign * rows[m][metric.key])
     post = {m: s for m, s in rows.items() if m != INTRINSIC}
-    text = f"**{metric.title}**: best is `{best}` ({_fmt(rows[best][metric.key])})."
+    text = f"**{metric.title}**: best is `{best}` ({fmt(rows[best][metric.key])})."
     if INTRINSIC not in rows or not post:
         return text
     best_post = max(post, key=lambda m: sign * post[m][metric.key])
@@ -418,19 +419,12 @@ def verdict(result: RunResult, metric: Metric) -> str | None:
         text += (
             f" The intrinsic explanation does **not** beat the best post-hoc method `{best_post}`"
         )
-    text += f" ({_fmt(a)} vs {_fmt(b)}"
+    text += f" ({fmt(a)} vs {fmt(b)}"
     text += "; the 95% intervals overlap)." if overlap else "; the 95% intervals do not overlap)."
     return text
 
 
 # ----------------------------------------------------------------------------- figures
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=100)
-    return path
 
 
 def _curves_figure(result: RunResult, path: Path) -> Path:
@@ -451,7 +445,7 @@ def _curves_figure(result: RunResult, path: Path) -> Path:
             ylim=(0, 1.02),
         )
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _figures(result: RunResult, out: Path) -> dict[str, Any]:
@@ -501,7 +495,7 @@ def _tables(results: list[RunResult]) -> dict[str, list[list[str]]]:
             for r in results:
                 s = r.summary.get(m, {})
                 cells.append(
-                    _fmt(s[metric.key], s[f"{metric.key}_ci95"]) if metric.key in s else "–"
+                    fmt(s[metric.key], s[f"{metric.key}_ci95"]) if metric.key in s else "–"
                 )
             rows.append([m, *cells])
         refs = [r.reference for r in results]
@@ -511,7 +505,7 @@ def _tables(results: list[RunResult]) -> dict[str, list[list[str]]]:
                 [
                     f"*reference: {label}*",
                     *[
-                        _fmt(ref[metric.key], ref[f"{metric.key}_ci95"])
+                        fmt(ref[metric.key], ref[f"{metric.key}_ci95"])
                         if metric.key in ref
                         else "–"
                         for ref in refs
@@ -522,68 +516,6 @@ def _tables(results: list[RunResult]) -> dict[str, list[list[str]]]:
             continue
         tables[metric.key] = [header, *rows]
     return tables
-
-
-def _md_table(table: list[list[str]]) -> str:
-    header, *rows = table
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _html_table(table: list[list[str]]) -> str:
-    header, *rows = table
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c.strip('*'))}</td>" for c in row) + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _md_inline(text: str) -> str:
-    """The little Markdown the verdicts use (**bold**, `code`) as HTML."""
-    text = html.escape(text)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
-
-
-def _data_uri(path: Path) -> str:
-    mime = {"png": "image/png", "wav": "audio/wav"}[path.suffix.lstrip(".").lower()]
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
-
-
-_CHECK_SCRIPT = """
-<script>
-// Marks on the body element how many images decoded and audio elements loaded (read by tests).
-function reportMedia() {
-  const imgs = [...document.images];
-  const ok = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
-  const auds = [...document.querySelectorAll('audio')];
-  const aok = auds.filter(a => a.readyState >= 1 && a.duration > 0).length;
-  document.body.dataset.imagesTotal = imgs.length;
-  document.body.dataset.imagesLoaded = ok;
-  document.body.dataset.audioTotal = auds.length;
-  document.body.dataset.audioLoaded = aok;
-}
-document.querySelectorAll('audio').forEach(a => {
-  a.addEventListener('loadedmetadata', reportMedia);
-  a.addEventListener('error', reportMedia);
-  a.load();
-});
-window.addEventListener('load', reportMedia);
-</script>
-"""
-
-_CSS = """
-body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1em}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-td:first-child,th:first-child{text-align:left}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:8px}
-.grid img{width:100%}
-.audio{display:grid;grid-template-columns:220px 1fr;gap:4px;align-items:center}
-"""
 
 
 def write_report(
@@ -623,11 +555,11 @@ def write_report(
     md += ["## Task scores (metrics.json)", ""]
     task_keys = sorted({k for r in results for k in r.task})
     md.append(
-        _md_table(
+        md_table(
             [
                 ["score", *[r.label for r in results]],
                 *[
-                    [k, *[_fmt(r.task[k]) if k in r.task else "–" for r in results]]
+                    [k, *[fmt(r.task[k]) if k in r.task else "–" for r in results]]
                     for k in task_keys
                 ],
             ]
@@ -638,7 +570,7 @@ def write_report(
     for key, table in tables.items():
         metric = metric_by_key[key]
         better = "higher is better" if metric.higher_is_better else "lower is better"
-        md += [f"### {metric.title}", "", f"{metric.what} ({better}).", "", _md_table(table), ""]
+        md += [f"### {metric.title}", "", f"{metric.what} ({better}).", "", md_table(table), ""]
     md += ["## Figures and audio", ""]
     for r, f in zip(results, files, strict=True):
         rel = lambda p: Path(p).relative_to(out).as_posix()  # noqa: E731
@@ -658,24 +590,24 @@ def write_report(
     h = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         "<title>Intrinsic versus post-hoc explanations</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{CSS}</style></head><body>",
         "<h1>Intrinsic (NMF interpreter) versus post-hoc explanations</h1>",
     ]
     intro_end = md.index("## Verdicts")
-    h += [f"<p>{_md_inline(line)}</p>" for line in md[2:intro_end] if line]
+    h += [f"<p>{md_inline(line)}</p>" for line in md[2:intro_end] if line]
     h.append("<h2>Verdicts</h2>")
     for r in results:
         if len(results) > 1:
             h.append(f"<h3>{html.escape(r.label)}</h3>")
         items = [verdict(r, m) for m in METRICS]
-        h.append("<ul>" + "".join(f"<li>{_md_inline(v)}</li>" for v in items if v) + "</ul>")
+        h.append("<ul>" + "".join(f"<li>{md_inline(v)}</li>" for v in items if v) + "</ul>")
     h.append("<h2>Task scores (metrics.json)</h2>")
     h.append(
-        _html_table(
+        html_table(
             [
                 ["score", *[r.label for r in results]],
                 *[
-                    [k, *[_fmt(r.task[k]) if k in r.task else "–" for r in results]]
+                    [k, *[fmt(r.task[k]) if k in r.task else "–" for r in results]]
                     for k in task_keys
                 ],
             ]
@@ -688,7 +620,7 @@ def write_report(
         h += [
             f"<h3>{html.escape(metric.title)}</h3>",
             f"<p>{html.escape(metric.what)} ({better}).</p>",
-            _html_table(table),
+            html_table(table),
         ]
     h.append("<h2>Figures and audio</h2>")
     for r, f in zip(results, files, strict=True):
@@ -699,30 +631,30 @@ def write_report(
         h.append("<div class='audio'>")
         h.append(
             "<span>input</span><audio controls preload='auto' "
-            f"src='{_data_uri(f['input_audio'])}'></audio>"
+            f"src='{data_uri(f['input_audio'])}'></audio>"
         )
         for name, path in f["audio"].items():
             h.append(
                 f"<span>{html.escape(name)}</span>"
-                f"<audio controls preload='auto' src='{_data_uri(Path(path))}'></audio>"
+                f"<audio controls preload='auto' src='{data_uri(Path(path))}'></audio>"
             )
         h.append("</div>")
         if "components" in f:
             h.append(
                 "<h4>Intrinsic explanation: components</h4>"
-                f"<img alt='components' style='max-width:100%' src='{_data_uri(f['components'])}'>"
+                f"<img alt='components' style='max-width:100%' src='{data_uri(f['components'])}'>"
             )
         h.append(
             "<h4>Deletion and insertion curves</h4>"
-            f"<img alt='curves' style='max-width:100%' src='{_data_uri(f['curves'])}'>"
+            f"<img alt='curves' style='max-width:100%' src='{data_uri(f['curves'])}'>"
         )
         h.append("<h4>The same clip explained by each method</h4><div class='grid'>")
         h += [
-            f"<img alt='{html.escape(name)}' src='{_data_uri(Path(p))}'>"
+            f"<img alt='{html.escape(name)}' src='{data_uri(Path(p))}'>"
             for name, p in f["maps"].items()
         ]
         h.append("</div>")
-    h.append(_CHECK_SCRIPT)
+    h.append(CHECK_SCRIPT)
     h.append("</body></html>")
     html_path = out / "report.html"
     html_path.write_text("\n".join(h))
@@ -781,14 +713,15 @@ def _log_wandb(results, tables, files) -> None:
 
 def _parse(argv: list[str]) -> dict[str, Any]:
     opts: dict[str, Any] = {"run": [], "out": None, "n_clips": 20, "methods": DEFAULT_METHODS}
+    opts["blackbox"] = None
     opts.update(figure_clip=0, n_random=4)
     for arg in argv:
         key, sep, value = arg.partition("=")
         if not sep or key not in opts:
             raise SystemExit(
                 f"evaluate.report: bad argument {arg!r}; usage: python -m evaluate.report "
-                "run=<run_dir> [run=<run_dir> ...] [out=<dir>] [n_clips=N] [methods=a,b,...] "
-                "[figure_clip=i] [n_random=R]"
+                "run=<run_dir> [run=<run_dir> ...] [blackbox=<run_dir>] [out=<dir>] [n_clips=N] "
+                "[methods=a,b,...] [figure_clip=i] [n_random=R]"
             )
         if key == "run":
             opts["run"].append(value)
@@ -803,9 +736,54 @@ def _parse(argv: list[str]) -> dict[str, Any]:
     return opts
 
 
+# Families whose report compares a by-design model with a separately trained black box:
+# run pipeline -> "module:function" taking (run_dir, blackbox_dir, out, n_clips, methods).
+FAMILY_REPORTS = {
+    "train.heart_pipeline.run": "evaluate.heart_report:write_heart_report",
+    "train.emotion_pipeline.run": "evaluate.emotion_report:write_emotion_report",
+}
+
+
+def _pipeline_of(run_dir: str | Path) -> str:
+    import yaml
+
+    path = Path(run_dir).expanduser() / "config.yaml"
+    if not path.is_file():
+        raise SystemExit(f"evaluate.report: {path} not found; run= must name a finished run")
+    return str(yaml.safe_load(path.read_text()).get("pipeline", ""))
+
+
+def _family_report(opts: dict[str, Any], target: str) -> dict[str, Path]:
+    """Hand a heart-sound or emotion run (and its black box) to its family's report."""
+    import importlib
+
+    if len(opts["run"]) != 1:
+        raise SystemExit("evaluate.report: give one run= (and its blackbox=) for this family")
+    module, _, function = target.partition(":")
+    write = getattr(importlib.import_module(module), function)
+    run_dir = Path(opts["run"][0]).expanduser().resolve()
+    out = Path(opts["out"]) if opts["out"] else run_dir / "report"
+    methods = None if opts["methods"] == DEFAULT_METHODS else opts["methods"]
+    blackbox = Path(opts["blackbox"]).expanduser().resolve() if opts["blackbox"] else None
+    return write(run_dir, blackbox, out, opts["n_clips"], methods)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Path]:
     opts = _parse(sys.argv[1:] if argv is None else argv)
     start = time.perf_counter()
+    family = FAMILY_REPORTS.get(_pipeline_of(opts["run"][0]))
+    if family is not None:
+        paths = _family_report(opts, family)
+        print(
+            f"[report] wrote {paths['html']} and {paths['md']} in "
+            f"{time.perf_counter() - start:.0f} s"
+        )
+        return paths
+    if opts["blackbox"]:
+        raise SystemExit(
+            "evaluate.report: blackbox= is for heart-sound and emotion runs; an "
+            "NMF run's own classifier is its black box"
+        )
     first = load_run(opts["run"][0]).run_dir
     out = Path(opts["out"]) if opts["out"] else first / "report"
     results = []
