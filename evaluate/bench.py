@@ -1,14 +1,15 @@
 """Benchmarks: every figure a ratio of two timings taken in the same run, on one device.
 
     python -m evaluate.bench [--device cpu|cuda] [--out benchmarks] [--quick]
+        [--run <trained NMF-interpreter run> [--clips 20]]
 
 Writes ``<out>/results.md`` and ``<out>/results.json``. Sections: explanation cost per clip
-(intrinsic NMF explanation vs a classifier forward pass and vs each post-hoc method, with
-their deletion AUC), training step of interpreter + classifier vs the classifier alone,
-NMF dictionary learning with torchnmf vs scikit-learn, input pipeline vs model step, and
-epoch time / peak memory at 1x, 2x, 4x the dataset size. Timings are medians of repeats
-after a warm-up; models are untrained (cost does not depend on the weights) except where
-a quality figure (deletion AUC) is reported next to the cost.
+(intrinsic NMF explanation vs a classifier forward pass and vs each post-hoc method; with
+``--run``, also cost next to deletion AUC on that run's test clips), training step of
+interpreter + classifier vs the classifier alone, NMF dictionary learning with torchnmf vs
+scikit-learn, input pipeline vs model step, and epoch time / peak memory at 1x, 2x, 4x the
+dataset size. Timings are medians of repeats after a warm-up; models are untrained (cost
+does not depend on the weights) except in the ``--run`` section.
 """
 
 from __future__ import annotations
@@ -131,6 +132,30 @@ def bench_posthoc(clf, interp, x, device, quick: bool) -> dict[str, Any]:
             "n_evals": e.n_evals,
             "over_intrinsic": seconds / intrinsic,
         }
+    return out
+
+
+def bench_quality_vs_cost(
+    run_dir: str, n_clips: int, methods: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Cost and deletion AUC of the intrinsic explanation and every post-hoc method on a
+    trained NMF-interpreter run's test clips, taken from ``evaluate.report.evaluate_run``
+    (the same code and clips as the report; one clip at a time, on CPU)."""
+    from evaluate.report import DEFAULT_METHODS, INTRINSIC, evaluate_run
+
+    methods = DEFAULT_METHODS if methods is None else methods
+    result = evaluate_run(run_dir, methods, n_clips, log=lambda *_: None)
+    keys = ("seconds", "n_evals", "deletion_auc", "deletion_auc_ci95")
+    out: dict[str, Any] = {
+        "run": str(result.run_dir),
+        "clips": len(result.clips),
+        "intrinsic": INTRINSIC,
+        "methods": {m: {k: s[k] for k in keys if k in s} for m, s in result.summary.items()},
+        "random_deletion_auc": result.reference.get("deletion_auc"),
+    }
+    base = out["methods"][INTRINSIC]["seconds"]
+    for values in out["methods"].values():
+        values["over_intrinsic"] = values["seconds"] / base
     return out
 
 
@@ -325,6 +350,7 @@ def to_markdown(results: dict[str, Any]) -> str:
         f"Intrinsic explanation / classifier forward: **{e['intrinsic_over_forward']:.2f}x** "
         "(target <= 1.5x).",
         "",
+        *quality_markdown(results.get("quality")),
         "## Training step",
         "",
         f"Batch {t['batch']}: post-hoc interpreter step / classifier step = "
@@ -360,19 +386,66 @@ def to_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def quality_markdown(q: dict[str, Any] | None) -> list[str]:
+    if not q:
+        return [
+            "Deletion AUC beside the cost needs a trained run: "
+            "`python -m evaluate.bench --run <nmf_interpreter run dir>`.",
+            "",
+        ]
+    lines = [
+        "### Cost next to deletion AUC on a trained run",
+        "",
+        f"Run `{q['run']}`, first {q['clips']} test clips, explaining the predicted class one "
+        "clip at a time on CPU (the code of `evaluate.report`). Deletion AUC: probability of "
+        "the class as 8 mel bands x 16 time divisions are removed in the explanation's order "
+        "(lower is better).",
+        "",
+        "| method | s / clip | model evaluations | x intrinsic | deletion AUC |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, v in q["methods"].items():
+        label = f"**{name} (intrinsic)**" if name == q["intrinsic"] else name
+        auc = f"{v['deletion_auc']:.3f} ± {v.get('deletion_auc_ci95', 0):.3f}"
+        lines.append(
+            f"| {label} | {v['seconds']:.2e} | {v['n_evals']:.0f} | {v['over_intrinsic']:.1f} "
+            f"| {auc} |"
+        )
+    if q.get("random_deletion_auc") is not None:
+        lines.append(f"| *random order* | | | | {q['random_deletion_auc']:.3f} |")
+    intrinsic = q["methods"][q["intrinsic"]]
+    for rival, factor in (("kernel_shap", 100), ("deeplift_shap", 10)):
+        v = q["methods"].get(rival)
+        if v is None:
+            continue
+        cheaper = v["seconds"] / intrinsic["seconds"]
+        as_good = intrinsic["deletion_auc"] <= v["deletion_auc"]
+        lines.append(
+            f"\nIntrinsic vs {rival}: **{cheaper:.0f}x cheaper** (target >= {factor}x), deletion "
+            f"AUC {intrinsic['deletion_auc']:.3f} vs {v['deletion_auc']:.3f} "
+            f"({'equal or better' if as_good else '**worse**'}; target: equal or better)."
+        )
+    return [*lines, ""]
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default="benchmarks")
     parser.add_argument("--quick", action="store_true", help="small sizes (for tests)")
+    parser.add_argument("--run", help="trained NMF-interpreter run: adds deletion AUC to costs")
+    parser.add_argument("--clips", type=int, default=20, help="test clips for --run")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     batch = 8 if args.quick else 32
     results = {
         "device": device_name(device),
         "torch": torch.__version__,
-        "command": "python -m evaluate.bench" + (" --quick" if args.quick else ""),
+        "command": "python -m evaluate.bench"
+        + (" --quick" if args.quick else "")
+        + (f" --run {args.run} --clips {args.clips}" if args.run else ""),
         "explanation": bench_explanation_cost(device, batch, args.quick),
+        "quality": bench_quality_vs_cost(args.run, args.clips) if args.run else None,
         "training_step": bench_training_step(device, batch),
         "nmf": bench_nmf(device, args.quick),
         "input": bench_input_pipeline(device, batch, args.quick),

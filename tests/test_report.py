@@ -117,3 +117,17 @@ def test_report_html_renders_in_chromium(report, tmp_path):
     assert counts["images-loaded"] == counts["images-total"], counts
     assert counts["audio-total"] == 1 + n_methods, counts
     assert counts["audio-loaded"] == counts["audio-total"], counts
+
+
+def test_bench_puts_deletion_auc_beside_the_cost(report):
+    """``python -m evaluate.bench --run``: cost and deletion AUC from the report's own code."""
+    from evaluate.bench import bench_quality_vs_cost, quality_markdown
+
+    q = bench_quality_vs_cost(str(report.parent / "run"), N_CLIPS, methods=("saliency",))
+    assert q["clips"] == N_CLIPS and set(q["methods"]) == {"nmf_interpreter", "saliency"}
+    intrinsic = q["methods"]["nmf_interpreter"]
+    assert intrinsic["over_intrinsic"] == 1.0 and intrinsic["n_evals"] == 1
+    for values in q["methods"].values():
+        assert 0.0 <= values["deletion_auc"] <= 1.0 and values["seconds"] > 0
+    table = "\n".join(quality_markdown(q))
+    assert "| **nmf_interpreter (intrinsic)** |" in table and "| saliency |" in table

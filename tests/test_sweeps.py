@@ -31,6 +31,13 @@ FAST = {  # extra overrides so a trial runs for a few steps
         "interpreter.dictionary.max_iter=20",
         "interpreter.evaluation.n_examples=1",
     ],
+    "heart_segmentation": [
+        "data.synth.num_recordings=30",
+        "data.synth.duration_s=[5.0,6.0]",
+        "trainer.max_epochs=1",
+        "evaluation.n_examples=1",
+        "logger=csv",
+    ],
 }
 
 
