@@ -31,6 +31,12 @@ FAST = {  # extra overrides so a trial runs for a few steps
         "interpreter.dictionary.max_iter=20",
         "interpreter.evaluation.n_examples=1",
     ],
+    "midlevel_emotion": [
+        "data.num_clips=40",
+        "data.clip_seconds=2.0",
+        "trainer.max_epochs=1",
+        "logger=csv",
+    ],
     "heart_segmentation": [
         "data.synth.num_recordings=30",
         "data.synth.duration_s=[5.0,6.0]",
