@@ -7,7 +7,7 @@ front-end features (torch, cached) -> fold-based train / val / test splits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,25 +64,119 @@ class EpochSeededSampler(Sampler[int]):
         return self.n
 
 
-class SplitDataModule(L.LightningDataModule):
-    """Shared loaders: subclasses set ``batch_size``, ``num_workers``, ``shuffle_seed`` and
-    implement ``dataset(split)`` for ``train`` / ``val`` / ``test``.
+def check_folds(
+    splits: dict[str, Sequence[int]], n_folds: int | None = None
+) -> dict[str, list[int]]:
+    """Validate ``{"train_folds": ..., "val_folds": ..., "test_folds": ...}``.
 
-    The training order comes from ``EpochSeededSampler``; every loader has a private
-    generator because DataLoader otherwise draws its worker base seed from the global RNG at
-    each ``iter()``, shifting dropout masks depending on when Lightning builds it.
+    Parameters
+    ----------
+    splits : fold numbers of each split, keyed by their config names.
+    n_folds : when given, every fold must lie in ``1..n_folds``.
+
+    Returns
+    -------
+    ``{"train": [...], "val": [...], "test": [...]}`` as ints.
+
+    Raises
+    ------
+    ValueError : a fold out of range, or two splits sharing a fold.
+    """
+    for a, fa in splits.items():
+        if n_folds is not None:
+            bad = [f for f in fa if not 1 <= int(f) <= n_folds]
+            if bad:
+                raise ValueError(f"data.{a}: folds {bad} outside 1..{n_folds} (data.n_folds)")
+        for b, fb in splits.items():
+            if a < b and set(fa) & set(fb):
+                raise ValueError(f"data.{a} and data.{b} share folds {sorted(set(fa) & set(fb))}")
+    return {k.removesuffix("_folds"): [int(f) for f in v] for k, v in splits.items()}
+
+
+def split_by_folds(
+    folds: np.ndarray, selected: dict[str, list[int]], unit: str = "clips"
+) -> dict[str, np.ndarray]:
+    """Row indices of each split: the rows whose fold is one of the split's folds.
+
+    Parameters
+    ----------
+    folds : fold number of every row.
+    selected : the folds of each split (``check_folds``'s result).
+    unit : what a row is, for the error message.
+
+    Raises
+    ------
+    ValueError : a split that selects no row.
+    """
+    indices = {s: np.flatnonzero(np.isin(folds, f)) for s, f in selected.items()}
+    for split, idx in indices.items():
+        if len(idx) == 0:
+            raise ValueError(
+                f"data.{split}_folds={selected[split]} selects no {unit} "
+                f"(folds present: {sorted(set(folds.tolist()))})"
+            )
+    return indices
+
+
+def log_skipped(skipped: list[tuple[str, str]]) -> None:
+    """Warn about the files ``on_bad_file=skip`` left out."""
+    if skipped:
+        log.warning("skipped %d unreadable file(s) (data.on_bad_file=skip):", len(skipped))
+        for path, reason in skipped:
+            log.warning("  %s: %s", path, reason)
+
+
+class SplitDataModule(L.LightningDataModule):
+    """Shared loaders: subclasses set ``batch_size``, ``num_workers``, ``shuffle_seed``,
+    ``root`` and implement ``dataset(split)`` for ``train`` / ``val`` / ``test`` (and
+    ``builtin_root()`` when ``root`` may be ``None``).
+
+    The training order comes from ``train_sampler`` (an ``EpochSeededSampler``); every
+    loader has a private generator because DataLoader otherwise draws its worker base seed
+    from the global RNG at each ``iter()``, shifting dropout masks depending on when
+    Lightning builds it.
     """
 
     batch_size: int
     num_workers: int
     shuffle_seed: int
+    root: str | None
+    split_indices: dict[str, np.ndarray]
 
     def dataset(self, split: str) -> Dataset:
         raise NotImplementedError
 
-    def _loader(self, split: str) -> DataLoader:
-        ds = self.dataset(split)
-        sampler = EpochSeededSampler(len(ds), self.shuffle_seed) if split == "train" else None
+    def builtin_root(self) -> Path:
+        """The built-in (generated) dataset's directory, generating it if needed."""
+        raise NotImplementedError
+
+    def dataset_root(self) -> Path:
+        """The dataset directory, generating the built-in data when no root is given."""
+        if self.root is None:
+            return self.builtin_root()
+        root = Path(self.root).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"data.root: {root} is not a directory")
+        return root
+
+    def prepare_data(self) -> None:
+        self.dataset_root()
+
+    def split_sizes(self) -> dict[str, int]:
+        """Number of items of each split."""
+        return {s: len(i) for s, i in self.split_indices.items()}
+
+    def train_sampler(self, n: int) -> Sampler:
+        """The shuffled order of ``n`` training items (a function of seed and epoch)."""
+        return EpochSeededSampler(n, self.shuffle_seed)
+
+    def collate_fn(self) -> Callable[[list[Any]], Any] | None:
+        """How items form a batch; ``None`` is DataLoader's default collation."""
+        return None
+
+    def make_loader(self, ds: Dataset, shuffle: bool) -> DataLoader:
+        """DataLoader over ``ds``: ``train_sampler`` order when ``shuffle``, else in order."""
+        sampler = self.train_sampler(len(ds)) if shuffle else None
         generator = torch.Generator().manual_seed(self.shuffle_seed)
         return DataLoader(
             ds,
@@ -91,7 +185,11 @@ class SplitDataModule(L.LightningDataModule):
             generator=generator,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            collate_fn=self.collate_fn(),
         )
+
+    def _loader(self, split: str) -> DataLoader:
+        return self.make_loader(self.dataset(split), shuffle=split == "train")
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
@@ -144,13 +242,9 @@ class ClipDataModule(SplitDataModule):
             raise ValueError(
                 f"data.layout: unknown layout {layout!r}; expected one of {sorted(LAYOUTS)}"
             )
-        splits = {"train_folds": train_folds, "val_folds": val_folds, "test_folds": test_folds}
-        for a, fa in splits.items():
-            for b, fb in splits.items():
-                if a < b and set(fa) & set(fb):
-                    raise ValueError(
-                        f"data.{a} and data.{b} share folds {sorted(set(fa) & set(fb))}"
-                    )
+        self.folds = check_folds(
+            {"train_folds": train_folds, "val_folds": val_folds, "test_folds": test_folds}
+        )
         self.layout, self.root = layout, root
         # Built only when there is no root: the generator validates its own parameters.
         self.synth = (
@@ -166,7 +260,6 @@ class ClipDataModule(SplitDataModule):
             else None
         )
         self.sample_rate, self.num_samples = sample_rate, int(round(clip_seconds * sample_rate))
-        self.folds = {k.removesuffix("_folds"): [int(f) for f in v] for k, v in splits.items()}
         self.on_bad_file = on_bad_file
         self.batch_size, self.num_workers, self.shuffle_seed = batch_size, num_workers, shuffle_seed
         features = features or {"x": {"kind": "logmel"}}
@@ -179,17 +272,8 @@ class ClipDataModule(SplitDataModule):
         self.skipped: list[tuple[str, str]] = []
         self._loaded = False
 
-    def dataset_root(self) -> Path:
-        """The dataset directory, generating the built-in data when no root is given."""
-        if self.root is None:
-            return ensure_events(self.synth, self.cache_dir)
-        root = Path(self.root).expanduser()
-        if not root.is_dir():
-            raise FileNotFoundError(f"data.root: {root} is not a directory")
-        return root
-
-    def prepare_data(self) -> None:
-        self.dataset_root()
+    def builtin_root(self) -> Path:
+        return ensure_events(self.synth, self.cache_dir)
 
     def setup(self, stage: str | None = None) -> None:
         if self._loaded:
@@ -205,10 +289,7 @@ class ClipDataModule(SplitDataModule):
             self.on_bad_file,
             cache_dir=self.cache_dir / "waves" if self.cache_dir else None,
         )
-        if self.skipped:
-            log.warning("skipped %d unreadable file(s) (data.on_bad_file=skip):", len(self.skipped))
-            for path, reason in self.skipped:
-                log.warning("  %s: %s", path, reason)
+        log_skipped(self.skipped)
         self.features = {
             name: torch.from_numpy(
                 np.ascontiguousarray(cached_features(frontend, self.waves, self.cache_dir))
@@ -217,19 +298,13 @@ class ClipDataModule(SplitDataModule):
         }
         self.targets = torch.tensor([r.target for r in self.records], dtype=torch.long)
         folds = np.array([r.fold for r in self.records])
-        self.split_indices = {s: np.flatnonzero(np.isin(folds, f)) for s, f in self.folds.items()}
-        for split, idx in self.split_indices.items():
-            if len(idx) == 0:
-                raise ValueError(
-                    f"data.{split}_folds={self.folds[split]} selects no clips "
-                    f"(folds present: {sorted(set(folds.tolist()))})"
-                )
+        self.split_indices = split_by_folds(folds, self.folds)
         log.info(
             "data: %s, %d clips, %d classes, splits %s",
             root,
             len(self.records),
             len(self.class_names),
-            {s: len(i) for s, i in self.split_indices.items()},
+            self.split_sizes(),
         )
         self._loaded = True
 
@@ -244,7 +319,7 @@ class ClipDataModule(SplitDataModule):
             "num_clips": len(self.records),
             "num_classes": self.num_outputs,
             "class_names": list(self.class_names),
-            "splits": {s: len(i) for s, i in self.split_indices.items()},
+            "splits": self.split_sizes(),
             "skipped_files": [{"path": p, "reason": r} for p, r in self.skipped],
         }
 

@@ -13,16 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from interp_models.audio.feature_cache import cached_features
 from interp_models.data.midlevel import EMOTIONS, QUALITIES, MusicRecord, read_midlevel
 from interp_models.data.synth_music import SynthMusicConfig, ensure_music, read_generator
 from interp_models.emotion.frontend import build_music_frontend
-from train.datamodules import EpochSeededSampler
+from train.datamodules import SplitDataModule, check_folds, split_by_folds
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ class MusicDataset(Dataset):
         return {"x": self.x[j], "q": self.q[j], "e": self.e[j], "index": j}
 
 
-class MusicDataModule(L.LightningDataModule):
+class MusicDataModule(SplitDataModule):
     """Music clips of the Mid-level Perceptual Features layout, with emotion ratings.
 
     Parameters
@@ -81,13 +80,9 @@ class MusicDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
     ):
         super().__init__()
-        splits = {"train_folds": train_folds, "val_folds": val_folds, "test_folds": test_folds}
-        for a, fa in splits.items():
-            for b, fb in splits.items():
-                if a < b and set(fa) & set(fb):
-                    raise ValueError(
-                        f"data.{a} and data.{b} share folds {sorted(set(fa) & set(fb))}"
-                    )
+        self.folds = check_folds(
+            {"train_folds": train_folds, "val_folds": val_folds, "test_folds": test_folds}
+        )
         if root is None and (ratings is not None or ratings_audio is not None):
             raise ValueError("data.ratings / data.ratings_audio need data.root (real datasets)")
         self.root, self.ratings, self.ratings_audio = root, ratings, ratings_audio
@@ -105,7 +100,6 @@ class MusicDataModule(L.LightningDataModule):
             else None
         )
         self.sample_rate, self.num_samples = sample_rate, int(round(clip_seconds * sample_rate))
-        self.folds = {k.removesuffix("_folds"): [int(f) for f in v] for k, v in splits.items()}
         self.on_bad_file = on_bad_file
         self.batch_size, self.num_workers, self.shuffle_seed = batch_size, num_workers, shuffle_seed
         features = features or {"x": {"kind": "logfreq"}}
@@ -119,16 +113,8 @@ class MusicDataModule(L.LightningDataModule):
         self.skipped: list[tuple[str, str]] = []
         self._loaded = False
 
-    def dataset_root(self) -> Path:
-        if self.root is None:
-            return ensure_music(self.synth, self.cache_dir)
-        root = Path(self.root).expanduser()
-        if not root.is_dir():
-            raise FileNotFoundError(f"data.root: {root} is not a directory")
-        return root
-
-    def prepare_data(self) -> None:
-        self.dataset_root()
+    def builtin_root(self) -> Path:
+        return ensure_music(self.synth, self.cache_dir)
 
     def setup(self, stage: str | None = None) -> None:
         if self._loaded:
@@ -152,13 +138,7 @@ class MusicDataModule(L.LightningDataModule):
         self.quality_ratings = np.array([r.qualities for r in self.records], dtype=np.float64)
         self.emotion_ratings = np.array([r.emotions for r in self.records], dtype=np.float64)
         folds = np.array([r.fold for r in self.records])
-        self.split_indices = {s: np.flatnonzero(np.isin(folds, f)) for s, f in self.folds.items()}
-        for split, idx in self.split_indices.items():
-            if len(idx) == 0:
-                raise ValueError(
-                    f"data.{split}_folds={self.folds[split]} selects no clips "
-                    f"(folds present: {sorted(set(folds.tolist()))})"
-                )
+        self.split_indices = split_by_folds(folds, self.folds)
         train = self.split_indices["train"]
         self.stats = {
             "quality_mean": _nanstat(np.nanmean, self.quality_ratings[train], 0.0),
@@ -172,9 +152,6 @@ class MusicDataModule(L.LightningDataModule):
         self.generator = read_generator(root)
         log.info("data: %s, %d clips, splits %s", root, len(self.records), self.split_sizes())
         self._loaded = True
-
-    def split_sizes(self) -> dict[str, int]:
-        return {s: len(i) for s, i in self.split_indices.items()}
 
     def labelled(self, split: str, kind: str) -> int:
         """Clips of ``split`` with ``kind`` (``qualities`` / ``emotions``) labels."""
@@ -218,29 +195,6 @@ class MusicDataModule(L.LightningDataModule):
 
     def dataset(self, split: str) -> MusicDataset:
         return MusicDataset(self.x, self.q, self.e, self.split_indices[split])
-
-    def _loader(self, split: str) -> DataLoader:
-        ds = self.dataset(split)
-        sampler = EpochSeededSampler(len(ds), self.shuffle_seed) if split == "train" else None
-        # A private generator: see train.datamodules.ClipDataModule._loader.
-        generator = torch.Generator().manual_seed(self.shuffle_seed)
-        return DataLoader(
-            ds,
-            batch_size=self.batch_size,
-            sampler=sampler,
-            generator=generator,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
 
 
 def _nanstat(fn, values: np.ndarray, fallback: float) -> np.ndarray:

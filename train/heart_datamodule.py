@@ -13,15 +13,14 @@ One module serves both model kinds of the heart family:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from interp_models.audio.feature_cache import cached_features
 from interp_models.audio.features import build_frontend
@@ -35,7 +34,13 @@ from interp_models.data.physionet2016 import (
 )
 from interp_models.data.synth_pcg import SynthPCGConfig, ensure_pcg
 from interp_models.heart.states import FRAME_RATE
-from train.datamodules import EpochSeededSampler
+from train.datamodules import (
+    EpochSeededSampler,
+    SplitDataModule,
+    check_folds,
+    log_skipped,
+    split_by_folds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +128,7 @@ class SpectrogramDataset(Dataset):
         return {"x": self.x[j], "y": self.targets[j], "index": j}
 
 
-class HeartDataModule(L.LightningDataModule):
+class HeartDataModule(SplitDataModule):
     """Heart-sound recordings with labels, segmentations and lesion spans.
 
     Parameters
@@ -173,16 +178,10 @@ class HeartDataModule(L.LightningDataModule):
             raise ValueError(f"data.on_bad_file: expected raise or skip, got {on_bad_file!r}")
         if sample_rate % FRAME_RATE:
             raise ValueError(f"data.sample_rate must be a multiple of {FRAME_RATE} Hz")
-        splits = {"train_folds": train_folds, "val_folds": val_folds, "test_folds": test_folds}
-        for a, fa in splits.items():
-            bad = [f for f in fa if not 1 <= int(f) <= n_folds]
-            if bad:
-                raise ValueError(f"data.{a}: folds {bad} outside 1..{n_folds} (data.n_folds)")
-            for b, fb in splits.items():
-                if a < b and set(fa) & set(fb):
-                    raise ValueError(
-                        f"data.{a} and data.{b} share folds {sorted(set(fa) & set(fb))}"
-                    )
+        self.folds = check_folds(
+            {"train_folds": train_folds, "val_folds": val_folds, "test_folds": test_folds},
+            n_folds,
+        )
         self.root = root
         if root is None:
             try:
@@ -193,7 +192,6 @@ class HeartDataModule(L.LightningDataModule):
             self.synth = None
         self.sample_rate, self.hop = int(sample_rate), int(sample_rate) // FRAME_RATE
         self.n_folds = int(n_folds)
-        self.folds = {k.removesuffix("_folds"): [int(f) for f in v] for k, v in splits.items()}
         self.unsure, self.on_bad_file, self.input = unsure, on_bad_file, input
         self.clip_samples = int(round(clip_seconds * sample_rate))
         if train_crop_s is not None and train_crop_s < 2.0:
@@ -213,17 +211,8 @@ class HeartDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ loading
 
-    def dataset_root(self) -> Path:
-        """The dataset directory, generating the built-in data when no root is given."""
-        if self.root is None:
-            return ensure_pcg(self.synth, self.cache_dir)
-        root = Path(self.root).expanduser()
-        if not root.is_dir():
-            raise FileNotFoundError(f"data.root: {root} is not a directory")
-        return root
-
-    def prepare_data(self) -> None:
-        self.dataset_root()
+    def builtin_root(self) -> Path:
+        return ensure_pcg(self.synth, self.cache_dir)
 
     def _decode(self, records: list[HeartRecord]) -> list[np.ndarray | AudioReadError]:
         def work(rec: HeartRecord) -> np.ndarray | AudioReadError:
@@ -255,10 +244,7 @@ class HeartDataModule(L.LightningDataModule):
             waves.append(out)
         if not kept:
             raise RuntimeError(f"no readable recording under {root}")
-        if self.skipped:
-            log.warning("skipped %d unreadable file(s) (data.on_bad_file=skip):", len(self.skipped))
-            for path, reason in self.skipped:
-                log.warning("  %s: %s", path, reason)
+        log_skipped(self.skipped)
         self.records, self.waves = kept, waves
         self.n_frames = [len(w) // self.hop for w in waves]
         gt = []
@@ -277,13 +263,7 @@ class HeartDataModule(L.LightningDataModule):
         )
         self.targets = torch.tensor([r.target for r in kept], dtype=torch.long)
         folds = np.array([r.fold for r in kept])
-        self.split_indices = {s: np.flatnonzero(np.isin(folds, f)) for s, f in self.folds.items()}
-        for split, idx in self.split_indices.items():
-            if len(idx) == 0:
-                raise ValueError(
-                    f"data.{split}_folds={self.folds[split]} selects no recordings "
-                    f"(folds present: {sorted(set(folds.tolist()))})"
-                )
+        self.split_indices = split_by_folds(folds, self.folds, "recordings")
         if self.input == "spectrogram":
             fixed = np.zeros((len(waves), self.clip_samples), dtype=np.float32)
             for k, w in enumerate(waves):
@@ -307,7 +287,7 @@ class HeartDataModule(L.LightningDataModule):
             root,
             len(kept),
             int(self.targets.sum()),
-            {s: len(i) for s, i in self.split_indices.items()},
+            self.split_sizes(),
         )
         self._loaded = True
 
@@ -388,33 +368,19 @@ class HeartDataModule(L.LightningDataModule):
             self, idx, self.segmentations[name], self.crop_frames, self.shuffle_seed
         )
 
-    def loader(self, split: str, segmentation: str | None = None, shuffle: bool = False):
+    def train_sampler(self, n: int) -> Sampler:
+        """``segments`` training items are ``(position, epoch)`` pairs: the crops are drawn
+        from them (``EpochTaggedSampler``)."""
+        if self.input == "segments":
+            return EpochTaggedSampler(n, self.shuffle_seed)
+        return super().train_sampler(n)
+
+    def collate_fn(self) -> Callable[[list[Any]], Any] | None:
+        return collate_recordings if self.input == "segments" else None
+
+    def loader(
+        self, split: str, segmentation: str | None = None, shuffle: bool = False
+    ) -> DataLoader:
         """DataLoader of ``split``; ``segmentation`` overrides the active one. ``shuffle``
         gives the epoch-seeded training order (and crops, for ``segments``)."""
-        ds = self.dataset(split, segmentation)
-        sampler = None
-        if shuffle:
-            tagged = self.input == "segments"
-            sampler = (EpochTaggedSampler if tagged else EpochSeededSampler)(
-                len(ds), self.shuffle_seed
-            )
-        # A private generator, as in ClipDataModule: no draw from the global RNG.
-        generator = torch.Generator().manual_seed(self.shuffle_seed)
-        return DataLoader(
-            ds,
-            batch_size=self.batch_size,
-            sampler=sampler,
-            generator=generator,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            collate_fn=collate_recordings if self.input == "segments" else None,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self.loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self.loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self.loader("test")
+        return self.make_loader(self.dataset(split, segmentation), shuffle)
