@@ -18,9 +18,9 @@ import torch
 from torch.utils.data import Dataset
 
 from interp_models.audio.feature_cache import cached_features
+from interp_models.audio.features import build_frontend
 from interp_models.data.midlevel import EMOTIONS, QUALITIES, MusicRecord, read_midlevel
 from interp_models.data.synth_music import SynthMusicConfig, ensure_music, read_generator
-from interp_models.emotion.frontend import build_music_frontend
 from train.datamodules import SplitDataModule, check_folds, split_by_folds
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class MusicDataModule(SplitDataModule):
             raise ValueError(
                 f"data.features: expected exactly one entry, x (got {sorted(features)})"
             )
-        self.frontend = build_music_frontend(sample_rate=sample_rate, **features["x"])
+        self.frontend = build_frontend(sample_rate=sample_rate, **features["x"])
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.quality_names, self.emotion_names = list(QUALITIES), list(EMOTIONS)
         self.skipped: list[tuple[str, str]] = []

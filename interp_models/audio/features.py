@@ -1,4 +1,4 @@
-"""Time-frequency front ends: STFT magnitude, log1p-STFT and log-mel.
+"""Time-frequency front ends: STFT magnitude, log1p-STFT, log-mel and log-frequency.
 
 Every front end maps waveforms (batch, samples) -- or a single 1-D waveform, which gains
 a batch dimension -- to (batch, num_bins, frames) on the input's device, and records
@@ -178,7 +178,46 @@ class Log1pSpectrogram(Spectrogram):
         return self.istft(torch.expm1(log_mag).clamp_min(0.0), phase, length)
 
 
-class LogMel(nn.Module):
+class FilterbankSpectrogram(nn.Module):
+    """Base of the front ends that pool a Hann-window STFT (``self.spectrogram``) into bands.
+
+    Subclasses set ``kind``, ``num_bins``, implement ``forward`` and ``frequencies``, and
+    list their own parameters in ``band_settings()``; timing and the STFT settings are
+    shared.
+    """
+
+    kind: str
+
+    def __init__(self, sample_rate: int, n_fft: int, hop_length: int) -> None:
+        super().__init__()
+        self.spectrogram = Spectrogram(sample_rate, n_fft=n_fft, hop_length=hop_length)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.spectrogram.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.spectrogram.hop_length
+
+    @property
+    def n_fft(self) -> int:
+        return self.spectrogram.n_fft
+
+    def frame_times(self, n_frames: int) -> torch.Tensor:
+        """Time in seconds of each frame's centre, shape (n_frames,)."""
+        return self.spectrogram.frame_times(n_frames)
+
+    def band_settings(self) -> dict[str, Any]:
+        """The filterbank's parameters (``settings()`` adds them to the STFT's)."""
+        raise NotImplementedError
+
+    def settings(self) -> dict[str, Any]:
+        """Parameters that fully determine the representation."""
+        return {**self.spectrogram.settings(), "kind": self.kind, **self.band_settings()}
+
+
+class LogMel(FilterbankSpectrogram):
     """Log mel power spectrogram ``log(mel_power + 1e-6)`` (see ``LOGMEL_FLOOR``).
 
     The filterbank is librosa's (Slaney mel scale, Slaney area normalisation) applied to
@@ -196,28 +235,15 @@ class LogMel(nn.Module):
         f_min: float = 0.0,
         f_max: float | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(sample_rate, n_fft, hop_length)
         self.f_min = float(f_min)
         self.f_max = float(sample_rate) / 2 if f_max is None else float(f_max)
         self.n_mels = int(n_mels)
         self.num_bins = self.n_mels
-        self.spectrogram = Spectrogram(sample_rate, n_fft=n_fft, hop_length=hop_length)
         fb = librosa.filters.mel(
             sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=self.f_min, fmax=self.f_max
         )
         self.register_buffer("mel_fb", torch.from_numpy(fb.astype(np.float32)), persistent=False)
-
-    @property
-    def sample_rate(self) -> int:
-        return self.spectrogram.sample_rate
-
-    @property
-    def hop_length(self) -> int:
-        return self.spectrogram.hop_length
-
-    @property
-    def n_fft(self) -> int:
-        return self.spectrogram.n_fft
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """Log mel power (batch, n_mels, frames)."""
@@ -239,15 +265,8 @@ class LogMel(nn.Module):
         hz = librosa.mel_frequencies(self.n_mels + 2, fmin=self.f_min, fmax=self.f_max)[1:-1]
         return torch.as_tensor(hz, dtype=torch.float32, device=self.mel_fb.device)
 
-    def frame_times(self, n_frames: int) -> torch.Tensor:
-        """Time in seconds of each frame's centre, shape (n_frames,)."""
-        return self.spectrogram.frame_times(n_frames)
-
-    def settings(self) -> dict[str, Any]:
-        """Parameters that fully determine the representation."""
+    def band_settings(self) -> dict[str, Any]:
         return {
-            **self.spectrogram.settings(),
-            "kind": self.kind,
             "n_mels": self.n_mels,
             "f_min": self.f_min,
             "f_max": self.f_max,
@@ -256,15 +275,118 @@ class LogMel(nn.Module):
         }
 
 
+def log_filterbank(
+    sample_rate: int,
+    n_fft: int,
+    bands_per_octave: int = 24,
+    f_min: float = 20.0,
+    f_max: float = 16000.0,
+    f_ref: float = 440.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Triangular filters on a log grid, merged where bins coincide (``unique_filters``).
+
+    Centres ``f_ref * 2**(k / bands_per_octave)`` within ``[f_min, min(f_max, sr/2)]`` are
+    rounded to STFT bins; duplicates are dropped, so at low frequencies (where bins are
+    wider than the grid) consecutive bins form the bands. Filter ``i`` rises from bin
+    ``b[i]`` to ``b[i+1]`` and falls to ``b[i+2]``; each filter sums to 1.
+
+    Returns
+    -------
+    fb : float32 (n_bands, n_fft // 2 + 1).
+    centres_hz : (n_bands,) centre frequency of each band (its peak bin).
+    """
+    if bands_per_octave < 1:
+        raise ValueError(f"bands_per_octave must be >= 1, got {bands_per_octave}")
+    nyquist = sample_rate / 2
+    f_max = min(f_max, nyquist)
+    if not 0 < f_min < f_max:
+        raise ValueError(f"need 0 < f_min < f_max (<= sr/2), got f_min={f_min}, f_max={f_max}")
+    k_lo = int(np.floor(bands_per_octave * np.log2(f_min / f_ref)))
+    k_hi = int(np.ceil(bands_per_octave * np.log2(f_max / f_ref)))
+    freqs = f_ref * 2.0 ** (np.arange(k_lo, k_hi + 1) / bands_per_octave)
+    freqs = freqs[(freqs >= f_min) & (freqs <= f_max)]
+    bin_hz = sample_rate / n_fft
+    bins = np.unique(np.rint(freqs / bin_hz).astype(int))
+    bins = bins[(bins >= 0) & (bins <= n_fft // 2)]
+    if bins.size < 3:
+        raise ValueError("fewer than 3 distinct bins: widen [f_min, f_max] or raise n_fft")
+    n_bins = n_fft // 2 + 1
+    fb = np.zeros((bins.size - 2, n_bins), dtype=np.float64)
+    for i, (lo, mid, hi) in enumerate(zip(bins[:-2], bins[1:-1], bins[2:], strict=True)):
+        up = (np.arange(lo, mid + 1) - lo) / max(mid - lo, 1)
+        down = (hi - np.arange(mid, hi + 1)) / max(hi - mid, 1)
+        fb[i, lo : mid + 1] = up
+        fb[i, mid : hi + 1] = down
+        fb[i] /= fb[i].sum()
+    return fb.astype(np.float32), bins[1:-1] * bin_hz
+
+
+class LogFrequencySpectrogram(FilterbankSpectrogram):
+    """``log10(1 + fb @ |STFT|)`` on a log-frequency filterbank, (batch, bands, frames).
+
+    The input representation of Chowdhury et al. (ISMIR 2019): madmom's
+    ``LogarithmicFilteredSpectrogram`` (Böck et al., ACM MM 2016). On a log-frequency axis
+    a transposition is a shift, so a CNN's convolutions see an interval the same way in
+    every key.
+
+    Parameters
+    ----------
+    sample_rate, n_fft, hop_length : the STFT (Hann, centred). The paper: 22050, 2048,
+        706 (31.25 frames/s).
+    bands_per_octave, f_min, f_max : the filterbank (paper: 24, 20, 16000; f_max is
+        capped at the Nyquist frequency).
+    """
+
+    kind = "logfreq"
+
+    def __init__(
+        self,
+        sample_rate: int,
+        n_fft: int = 2048,
+        hop_length: int = 706,
+        bands_per_octave: int = 24,
+        f_min: float = 20.0,
+        f_max: float = 16000.0,
+    ) -> None:
+        super().__init__(sample_rate, n_fft, hop_length)
+        self.bands_per_octave = int(bands_per_octave)
+        self.f_min, self.f_max = float(f_min), float(f_max)
+        fb, centres = log_filterbank(sample_rate, n_fft, bands_per_octave, f_min, f_max)
+        self.register_buffer("fb", torch.from_numpy(fb), persistent=False)
+        self.centres_hz = centres
+        self.num_bins = fb.shape[0]
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """``log10(1 + fb @ |X|)`` (batch, bands, frames)."""
+        mag = self.spectrogram(wave)
+        return torch.log10(1.0 + torch.matmul(self.fb.to(mag.dtype), mag))
+
+    def frequencies(self) -> torch.Tensor:
+        """Centre frequency in Hz of each band, shape (bands,)."""
+        return torch.as_tensor(self.centres_hz, dtype=torch.float32)
+
+    def band_settings(self) -> dict[str, Any]:
+        return {
+            "bands_per_octave": self.bands_per_octave,
+            "f_min": self.f_min,
+            "f_max": self.f_max,
+            "f_ref": 440.0,
+            "compression": "log10(1 + x)",
+            "unique_filters": True,
+            "filter_norm": "sum",
+        }
+
+
 _FRONTENDS: dict[str, type[nn.Module]] = {
     Spectrogram.kind: Spectrogram,
     Log1pSpectrogram.kind: Log1pSpectrogram,
     LogMel.kind: LogMel,
+    LogFrequencySpectrogram.kind: LogFrequencySpectrogram,
 }
 
 
 def build_frontend(kind: str, **kwargs: Any) -> nn.Module:
-    """Front end by name: ``"stft"``, ``"log1p_stft"`` or ``"logmel"``.
+    """Front end by name: ``"stft"``, ``"log1p_stft"``, ``"logmel"`` or ``"logfreq"``.
 
     ``kwargs`` go to the class constructor (``sample_rate`` is required).
     """
