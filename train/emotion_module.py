@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from torch import nn
 
 from evaluate.emotion_metrics import regression_report
 from interp_models.emotion.models import MidLevelEmotionModel
-from train.schedule import apply_epoch_lr
+from train.modules import EpochMetricsSteps
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -30,7 +29,7 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred[ok] - target[ok]).square().mean()
 
 
-class EmotionModule(L.LightningModule):
+class EmotionModule(EpochMetricsSteps):
     """Trains ``model`` (``A2E`` or ``MidLevelEmotionModel``) on ``{"x", "q", "e"}`` batches.
 
     The checkpoint monitor is ``val/emotion_r`` when the emotion loss is on, else
@@ -110,30 +109,6 @@ class EmotionModule(L.LightningModule):
         # NaN (no labels of a kind in the split) is not logged: it would poison the monitor.
         values = {k: v for k, v in values.items() if np.isfinite(v)}
         self.log_dict({f"{stage}/{k}": v for k, v in values.items()}, prog_bar=False)
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
-
-    def on_train_epoch_end(self):
-        self._log_epoch("train")
-
-    def on_validation_epoch_end(self):
-        self._log_epoch("val")
-
-    def on_test_epoch_end(self):
-        self._log_epoch("test")
-
-    def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-
-    def on_train_epoch_start(self) -> None:
-        apply_epoch_lr(self, self.lr, self.scheduler)
 
 
 def _names(model: nn.Module, kind: str) -> list[str]:

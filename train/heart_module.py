@@ -17,17 +17,5 @@ class HeartModule(SupervisedModule):
     def forward(self, wave: torch.Tensor, states: torch.Tensor, length: torch.Tensor | None = None):
         return self.net(wave, states, length)
 
-    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
-        y = batch["y"]
-        outputs = self.net(batch["wave"], batch["states"], batch["length"])
-        loss = self.task.loss(outputs, y)
-        self.log(
-            f"{stage}/loss",
-            loss,
-            prog_bar=stage != "test",
-            on_epoch=True,
-            on_step=False,
-            batch_size=len(y),
-        )
-        self.stage_metrics[f"{stage}_metrics"].update(*self.task.prepare(outputs.detach(), y))
-        return loss
+    def _outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.net(batch["wave"], batch["states"], batch["length"])

@@ -28,7 +28,38 @@ class StagedSteps(L.LightningModule):
         self._step(batch, "test")
 
 
-class SupervisedModule(StagedSteps):
+class EpochMetricsSteps(StagedSteps):
+    """``StagedSteps`` that score each stage once per epoch, with AdamW and the epoch-wise
+    learning-rate schedule.
+
+    Subclasses set ``lr``, ``weight_decay``, ``scheduler`` and implement
+    ``_log_epoch(stage)``, called at the end of every train / val / test epoch.
+    """
+
+    lr: float
+    weight_decay: float
+    scheduler: str
+
+    def _log_epoch(self, stage: str) -> None:
+        raise NotImplementedError
+
+    def on_train_epoch_end(self):
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self):
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self):
+        self._log_epoch("test")
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+    def on_train_epoch_start(self) -> None:
+        apply_epoch_lr(self, self.lr, self.scheduler)
+
+
+class SupervisedModule(EpochMetricsSteps):
     """Trains ``net`` on ``batch["x"] -> batch["y"]`` with ``task``'s loss and metrics.
 
     Metrics are logged as ``{stage}/{name}``; the checkpoint monitor is
@@ -64,9 +95,13 @@ class SupervisedModule(StagedSteps):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def _outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The net's outputs for a batch (subclasses with other inputs override this)."""
+        return self.net(batch["x"])
+
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
-        x, y = batch["x"], batch["y"]
-        outputs = self.net(x)
+        y = batch["y"]
+        outputs = self._outputs(batch)
         loss = self.task.loss(outputs, y)
         self.log(
             f"{stage}/loss",
@@ -74,7 +109,7 @@ class SupervisedModule(StagedSteps):
             prog_bar=stage != "test",
             on_epoch=True,
             on_step=False,
-            batch_size=len(x),
+            batch_size=len(y),
         )
         self.stage_metrics[f"{stage}_metrics"].update(*self.task.prepare(outputs.detach(), y))
         return loss
@@ -86,18 +121,3 @@ class SupervisedModule(StagedSteps):
         self.log_dict(
             {f"{stage}/{k}": v for k, v in values.items()}, prog_bar=stage == "val", sync_dist=True
         )
-
-    def on_train_epoch_end(self):
-        self._log_epoch("train")
-
-    def on_validation_epoch_end(self):
-        self._log_epoch("val")
-
-    def on_test_epoch_end(self):
-        self._log_epoch("test")
-
-    def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-
-    def on_train_epoch_start(self) -> None:
-        apply_epoch_lr(self, self.lr, self.scheduler)
