@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from train.config_utils import construct
 from train.datamodules import ClipDataModule
 from train.modules import SupervisedModule
-from train.stages import StageResult
+from train.stages import StageResult, fit_stage
 from train.tasks import build_task
+
+M = TypeVar("M", bound=L.LightningModule)
 
 
 def hparams(cfg: DictConfig) -> dict[str, Any]:
@@ -22,14 +26,18 @@ def hparams(cfg: DictConfig) -> dict[str, Any]:
     return out
 
 
+def optimised_module(module_class: Callable[..., M], cfg: DictConfig, **kwargs: Any) -> M:
+    """``module_class(**cfg.model.optimizer, **kwargs)`` with the run's ``hparams``;
+    an unknown ``model.optimizer`` key is rejected by name."""
+    optim = OmegaConf.to_container(cfg.model.optimizer, resolve=True)
+    return construct(module_class, optim, "model.optimizer", **kwargs, hparams=hparams(cfg))
+
+
 def supervised_module(cfg: DictConfig, dm: ClipDataModule) -> SupervisedModule:
     """``cfg.model.net`` on ``cfg.task`` with ``dm.num_outputs`` outputs."""
     task = build_task(cfg.task, dm.num_outputs)
     net = instantiate(cfg.model.net, n_outputs=dm.num_outputs)
-    optim = OmegaConf.to_container(cfg.model.optimizer, resolve=True)
-    return construct(
-        SupervisedModule, optim, "model.optimizer", net=net, task=task, hparams=hparams(cfg)
-    )
+    return optimised_module(SupervisedModule, cfg, net=net, task=task)
 
 
 def stage_summary(result: StageResult, run_dir: Path) -> dict[str, Any]:
@@ -42,3 +50,25 @@ def stage_summary(result: StageResult, run_dir: Path) -> dict[str, Any]:
         "val": result.val,
         "test": result.test,
     }
+
+
+def fit_run_stage(
+    cfg: DictConfig,
+    module: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    run_dir: Path,
+    callbacks: list | None = None,
+    mode: str = "max",
+) -> dict[str, Any]:
+    """Fit the run's final stage in ``run_dir`` itself (``train.stages.fit_stage``, named
+    ``<cfg.name>-<run>``) and return its ``stage_summary``."""
+    result = fit_stage(
+        cfg,
+        module,
+        datamodule,
+        run_dir,
+        name=f"{cfg.name}-{run_dir.name}",
+        mode=mode,
+        callbacks=callbacks,
+    )
+    return stage_summary(result, run_dir)

@@ -29,11 +29,9 @@ from sklearn.linear_model import LinearRegression
 
 from evaluate.emotion_eval import evaluate_model, predict
 from interp_models.emotion.models import A2E, MidLevelEmotionModel
-from train.builders import hparams, stage_summary
-from train.config_utils import construct
+from train.builders import fit_run_stage, optimised_module
 from train.emotion_data import MusicDataModule
 from train.emotion_module import EmotionModule
-from train.stages import fit_stage
 
 log = logging.getLogger(__name__)
 
@@ -89,29 +87,14 @@ def run(cfg: DictConfig, run_dir: Path, dm: MusicDataModule, callbacks) -> dict[
     )
     if variant == "a2e":
         weights = (0.0, 1.0)
-    optim = OmegaConf.to_container(cfg.model.optimizer, resolve=True)
-    module = construct(
-        EmotionModule,
-        optim,
-        "model.optimizer",
-        model=model,
-        quality_weight=weights[0],
-        emotion_weight=weights[1],
-        hparams=hparams(cfg),
-    )
-    result = fit_stage(
-        cfg,
-        module,
-        dm,
-        run_dir,
-        name=f"{cfg.name}-{run_dir.name}",
-        callbacks=callbacks,
+    module = optimised_module(
+        EmotionModule, cfg, model=model, quality_weight=weights[0], emotion_weight=weights[1]
     )
     out: dict[str, Any] = {
         "variant": variant,
         "loss_weights": {"quality": weights[0], "emotion": weights[1]},
+        "training": fit_run_stage(cfg, module, dm, run_dir, callbacks),
     }
-    out["training"] = stage_summary(result, run_dir)
     if variant == "separate":
         train = predict(model, dm, "train")
         w, b, r2 = fit_linear_map(train["q_pred"], train["e"])

@@ -32,11 +32,10 @@ from evaluate.heart_metrics import sound_detection
 from interp_models.cache import cached_array, cached_file, default_cache_dir, params_key
 from interp_models.heart.springer import SpringerSegmenter, SpringerSettings
 from interp_models.heart.states import FRAME_RATE, STATE_NAMES
-from train.builders import hparams
+from train.builders import fit_run_stage, optimised_module
 from train.config_utils import construct
 from train.heart_datamodule import HeartDataModule
 from train.heart_module import HeartModule
-from train.stages import fit_stage
 from train.tasks import BinaryTask
 
 log = logging.getLogger(__name__)
@@ -153,27 +152,8 @@ def run(cfg: DictConfig, run_dir: Path, dm: HeartDataModule, callbacks) -> dict[
     dm.use_segmentation(cfg.segmentation)
 
     net = instantiate(cfg.model.net, sample_rate=dm.sample_rate, frame_rate=FRAME_RATE)
-    optim = OmegaConf.to_container(cfg.model.optimizer, resolve=True)
-    module = construct(
-        HeartModule, optim, "model.optimizer", net=net, task=BinaryTask(), hparams=hparams(cfg)
-    )
-    result = fit_stage(
-        cfg,
-        module,
-        dm,
-        run_dir,
-        name=f"{cfg.name}-{run_dir.name}",
-        mode="max",
-        callbacks=callbacks,
-    )
-    out["classifier"] = {
-        "monitor": result.monitor,
-        "best_checkpoint": str(Path(result.best_checkpoint).relative_to(run_dir.resolve())),
-        "best_epoch": result.best_epoch,
-        "epochs_trained": result.epochs_trained,
-        "val": result.val,
-        "test": result.test,
-    }
+    module = optimised_module(HeartModule, cfg, net=net, task=BinaryTask())
+    out["classifier"] = fit_run_stage(cfg, module, dm, run_dir, callbacks, mode="max")
 
     # Explanation baseline: the normal training recordings' mean evidence per state.
     net.set_reference(normal_reference(net, dm, cfg.segmentation, "train"))

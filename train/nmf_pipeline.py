@@ -23,7 +23,7 @@ from interp_models.audio.feature_cache import waveform_digest
 from interp_models.cache import cached_file, default_cache_dir, params_key
 from interp_models.nmf.dictionary import Dictionary, DictionarySettings, learn_dictionary
 from interp_models.nmf.interpreter import LayerTaps, NMFInterpreter
-from train.builders import hparams, stage_summary, supervised_module
+from train.builders import fit_run_stage, hparams, stage_summary, supervised_module
 from train.config_utils import construct
 from train.datamodules import ClipDataModule
 from train.loggers import log_results
@@ -136,15 +136,7 @@ def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> di
         regime=out["regime"],
         hparams=hparams(cfg),
     )
-    result = fit_stage(
-        cfg,
-        module,
-        dm,
-        run_dir,
-        name=f"{cfg.name}-{run_dir.name}",
-        callbacks=callbacks,
-    )
-    out["interpreter"] = stage_summary(result, run_dir)
+    out["interpreter"] = fit_run_stage(cfg, module, dm, run_dir, callbacks)
 
     model.eval()
     ecfg = icfg.evaluation

@@ -14,24 +14,14 @@ from typing import Any
 from hydra.utils import get_method
 from omegaconf import DictConfig
 
-from train.builders import stage_summary, supervised_module
+from train.builders import fit_run_stage, supervised_module
 from train.datamodules import ClipDataModule
 from train.nmf_pipeline import run_nmf
-from train.stages import fit_stage
 
 
 def supervised(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> dict[str, Any]:
     module = supervised_module(cfg, dm)
-    result = fit_stage(
-        cfg,
-        module,
-        dm,
-        run_dir,
-        name=f"{cfg.name}-{run_dir.name}",
-        mode=module.task.mode,
-        callbacks=callbacks,
-    )
-    return stage_summary(result, run_dir)
+    return fit_run_stage(cfg, module, dm, run_dir, callbacks, mode=module.task.mode)
 
 
 PIPELINES = {"supervised": supervised, "nmf_posthoc": run_nmf, "nmf_joint": run_nmf}
