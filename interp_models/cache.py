@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,17 @@ def cached_file(path: Path, build: Callable[[Path], None]) -> Path:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
     return path
+
+
+def generator_key(config: Any, version: int) -> str:
+    """Cache key of a data generator's dataclass ``config`` under its ``version``."""
+    return params_key({**asdict(config), "generator_version": version})
+
+
+def cached_dataset(
+    name: str, key: str, build: Callable[[Path], Any], cache_dir: Path | None = None
+) -> Path:
+    """Directory ``<cache_dir>/<name>/<key>`` (``default_cache_dir()`` when ``cache_dir`` is
+    None), filled once by ``build(tmp_dir)`` under a file lock (``cached_dir``)."""
+    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return cached_dir(base / name / key, build)

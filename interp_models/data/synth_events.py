@@ -25,13 +25,13 @@ import csv
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from interp_models.cache import cached_dir, default_cache_dir, params_key
+from interp_models.cache import cached_dataset, generator_key
+from interp_models.data.parallel import write_ranges
 
 #: Bump whenever the synthesis changes (any byte of the output); part of the cache key.
 GENERATOR_VERSION = 1
@@ -589,15 +589,7 @@ def generate_events(config: SynthEventsConfig, root: Path, workers: int = 1) -> 
     root = Path(root)
     for sub in ("audio", "meta", "masks"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    n = config.num_clips
-    if workers <= 1:
-        rows = _write_range((config, str(root), 0, n))
-    else:
-        # Contiguous chunks keep the order; spawn avoids forking a parent's thread pools.
-        bounds = np.linspace(0, n, 4 * workers + 1).astype(int)
-        chunks = [(config, str(root), a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        with get_context("spawn").Pool(workers) as pool:
-            rows = [r for chunk in pool.map(_write_range, chunks) for r in chunk]
+    rows = write_ranges(_write_range, config, root, config.num_clips, workers)
     with open(root / "meta" / "esc50.csv", "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(CSV_HEADER)
@@ -608,7 +600,7 @@ def generate_events(config: SynthEventsConfig, root: Path, workers: int = 1) -> 
 
 def cache_key(config: SynthEventsConfig) -> str:
     """Cache key of ``config`` under the current ``GENERATOR_VERSION``."""
-    return params_key({**asdict(config), "generator_version": GENERATOR_VERSION})
+    return generator_key(config, GENERATOR_VERSION)
 
 
 def ensure_events(config: SynthEventsConfig, cache_dir: Path | None = None) -> Path:
@@ -617,7 +609,6 @@ def ensure_events(config: SynthEventsConfig, cache_dir: Path | None = None) -> P
     The entry is ``<cache_dir>/synth_events/<cache_key(config)>``, built under a file lock
     and published atomically (``cached_dir``), so concurrent callers share one build.
     """
-    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return cached_dir(
-        base / "synth_events" / cache_key(config), lambda tmp: generate_events(config, tmp)
+    return cached_dataset(
+        "synth_events", cache_key(config), lambda tmp: generate_events(config, tmp), cache_dir
     )

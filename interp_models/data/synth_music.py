@@ -55,13 +55,12 @@ import csv
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from interp_models.cache import cached_dir, default_cache_dir, params_key
+from interp_models.cache import cached_dataset, generator_key
 from interp_models.data.midlevel import (
     ANNOTATIONS,
     BUILTIN_RATINGS,
@@ -71,6 +70,7 @@ from interp_models.data.midlevel import (
     QUALITIES,
     QUALITY_SCALE,
 )
+from interp_models.data.parallel import write_ranges
 
 #: Bump whenever the synthesis changes (any byte of the output); part of the cache key.
 GENERATOR_VERSION = 1
@@ -858,14 +858,7 @@ def generate_music(config: SynthMusicConfig, root: Path, workers: int = 1) -> Pa
     root = Path(root)
     for sub in ("audio", "metadata_annotations", "soundtracks", "meta", "masks"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    n = config.num_clips
-    if workers <= 1:
-        rows = _write_range((config, str(root), 0, n))
-    else:
-        bounds = np.linspace(0, n, 4 * workers + 1).astype(int)
-        chunks = [(config, str(root), a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        with get_context("spawn").Pool(workers) as pool:
-            rows = [r for chunk in pool.map(_write_range, chunks) for r in chunk]
+    rows = write_ranges(_write_range, config, root, config.num_clips, workers)
 
     def fmt(values: list[float]) -> list[str]:
         return [f"{v:.4f}" for v in values]
@@ -930,13 +923,13 @@ def config_from_root(root: str | Path) -> SynthMusicConfig | None:
 
 
 def cache_key(config: SynthMusicConfig) -> str:
-    return params_key({**asdict(config), "generator_version": GENERATOR_VERSION})
+    """Cache key of ``config`` under the current ``GENERATOR_VERSION``."""
+    return generator_key(config, GENERATOR_VERSION)
 
 
 def ensure_music(config: SynthMusicConfig, cache_dir: Path | None = None) -> Path:
     """The dataset root for ``config``, generated once into ``<cache>/synth_music/<key>``
     under a file lock and published atomically (``interp_models.cache.cached_dir``)."""
-    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return cached_dir(
-        base / "synth_music" / cache_key(config), lambda tmp: generate_music(config, tmp)
+    return cached_dataset(
+        "synth_music", cache_key(config), lambda tmp: generate_music(config, tmp), cache_dir
     )

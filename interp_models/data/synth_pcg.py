@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from interp_models.cache import cached_dir, default_cache_dir, params_key
+from interp_models.cache import cached_dataset, generator_key
 from interp_models.heart.states import DIASTOLE, S1, S2, SYSTOLE, AbnormalEvent
 
 #: Bump whenever the synthesis changes (any byte of the output); part of the cache key.
@@ -455,10 +455,11 @@ def generate_pcg(config: SynthPCGConfig, root: Path) -> Path:
 
 def cache_key(config: SynthPCGConfig) -> str:
     """Cache key of ``config`` under the current ``GENERATOR_VERSION``."""
-    return params_key({**asdict(config), "generator_version": GENERATOR_VERSION})
+    return generator_key(config, GENERATOR_VERSION)
 
 
 def ensure_pcg(config: SynthPCGConfig, cache_dir: Path | None = None) -> Path:
     """Dataset root for ``config``, generated once into ``<cache>/synth_pcg/<key>``."""
-    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return cached_dir(base / "synth_pcg" / cache_key(config), lambda tmp: generate_pcg(config, tmp))
+    return cached_dataset(
+        "synth_pcg", cache_key(config), lambda tmp: generate_pcg(config, tmp), cache_dir
+    )
