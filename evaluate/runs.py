@@ -51,7 +51,9 @@ def load_run(path: str | Path, device: str = "cpu") -> LoadedRun:
         name: build_frontend(sample_rate=data["sample_rate"], **spec)
         for name, spec in data["features"].items()
     }
-    net = instantiate(cfg["model"]["net"], n_outputs=len(names))
+    # A binary task (heart sounds) trains one logit for the positive class, not one per class.
+    n_outputs = 1 if cfg.get("task") == "binary" else len(names)
+    net = instantiate(cfg["model"]["net"], n_outputs=n_outputs)
     if cfg["pipeline"] == "supervised":
         ckpt_file, prefix, model = metrics["best_checkpoint"], "net.", net
     elif cfg["pipeline"] in ("nmf_posthoc", "nmf_joint"):
