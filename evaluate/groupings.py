@@ -50,7 +50,12 @@ import torch
 from torch import nn
 
 from evaluate.dft_lrp import energy_split, stft_lrp
-from interp_models.audio.features import Log1pSpectrogram, LogMel, Spectrogram
+from interp_models.audio.features import (
+    FilterbankSpectrogram,
+    Log1pSpectrogram,
+    LogMel,
+    Spectrogram,
+)
 from interp_models.nmf.interpreter import NMFInterpreter
 
 __all__ = [
@@ -99,8 +104,8 @@ def features_from_magnitude(frontend: nn.Module, magnitude: torch.Tensor) -> tor
 
 
 def _analysis_stft(frontend: nn.Module) -> Spectrogram:
-    """The STFT under a front end (``LogMel`` wraps one)."""
-    if isinstance(frontend, LogMel):
+    """The STFT under a front end (``LogMel``, ``LogFrequencySpectrogram`` wrap one)."""
+    if isinstance(frontend, FilterbankSpectrogram):
         return frontend.spectrogram
     if isinstance(frontend, Spectrogram):
         return frontend

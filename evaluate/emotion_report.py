@@ -1,0 +1,889 @@
+"""By-design versus post-hoc on music emotion: do the explanations point at what drove it?
+
+    python -m evaluate.report run=<midlevel_emotion run> blackbox=<blackbox_emotion run>
+        [n_clips=20] [methods=saliency,occlusion,...] [out=<dir>]
+
+Chowdhury, Vall, Haunschmid, Widmer ("Towards explainable music emotion recognition: the
+route via mid-level features", ISMIR 2019) explain an emotion prediction by the model
+itself: A2Mid2E predicts seven mid-level qualities and maps them linearly to eight
+emotions, so ``effect = weight x predicted quality`` is the whole explanation. The built-in
+music (``interp_models.data.synth_music``) knows the true mapping and, per clip, where each
+quality's evidence sits in the time-frequency plane, so both sides can be checked against
+the generator on the same test clips (the first ``n_clips`` test clips with every rating):
+
+* **intrinsic** (the ``run``, A2Mid2E): its effects and relative effects; whether its
+  largest effect is on the generator's top quality (``top_quality_agreement``); agreement
+  of the learned 8 x 7 mapping with the true one (rank correlation, sign agreement);
+* **post-hoc** (the ``blackbox``, A2E): each method of ``evaluate.posthoc`` explains one
+  emotion per clip, the *explained emotion*: the (emotion, quality) pair with the largest
+  |true effect| of the clip, i.e. the emotion the generator made most dependent on one
+  quality. Gradient methods and LRP work on single log-frequency bins, KernelShap / Lime /
+  occlusion on ``N_BANDS`` bands x ``N_DIVISIONS`` time divisions. Each map is scored by
+  the share of its positive relevance inside that quality's evidence region
+  (``evaluate.emotion_evidence.posthoc_evidence_share``) next to the region's area
+  fraction, the share a uniform map gets (chance).
+* **the bridge**: the intrinsic model's effect of that same quality, ``W[e, q] * q(x)``,
+  is a function of the input too; explaining it with the *same* methods gives a
+  time-frequency map of what the by-design model's quality unit listens to, scored with
+  the same evidence share. This is the only number both sides share: the by-design
+  explanation itself lives in quality space, not on the spectrogram.
+
+Relevance is oriented by the sign of the true effect (a quality that lowers the emotion
+should get relevance for *lowering* it): signed maps are multiplied by that sign (every
+method here except saliency is linear in the explained output, so this equals explaining
+the negated output); saliency (|gradient|) is unsigned and left as is.
+
+Outputs in ``out``: ``report.md`` and ``report.html`` (``evaluate.report_format``),
+``report.json`` (per-clip values), figures, and the listenable contrasts the training
+pipeline wrote under ``<run>/explanations/<song_id>/`` (re-synthesised when missing).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import get_class
+from matplotlib.figure import Figure
+from torch import nn
+
+from evaluate.emotion_evidence import (
+    chance_levels,
+    evidence_on_input_grid,
+    posthoc_evidence_share,
+    true_effects,
+    true_mapping_z,
+)
+from evaluate.emotion_figures import plot_effect_bars, plot_mapping, plot_relative_effects
+from evaluate.emotion_metrics import (
+    mapping_agreement,
+    relevance_share_in_evidence,
+    top_quality_agreement,
+)
+from evaluate.emotion_runs import EmotionRun, load_emotion_run
+from evaluate.groupings import Bands, TFBins
+from evaluate.posthoc import build_explainer
+from evaluate.report_format import (
+    Audio,
+    Block,
+    Heading,
+    Image,
+    Table,
+    Text,
+    fmt,
+    log_blocks_to_wandb,
+    save_figure,
+    write_pages,
+)
+from interp_models.audio.io import write_audio
+from interp_models.blackbox.cnn import SpectrogramCNN
+from interp_models.data.synth_music import SynthMusicConfig, synthesize_clip
+from interp_models.emotion.models import A2E, MidLevelEmotionModel
+from train.config_utils import construct
+
+__all__ = [
+    "DATA_KEYS",
+    "DEFAULT_METHODS",
+    "check_same_data",
+    "evidence_shares",
+    "explained_pairs",
+    "orient",
+    "write_emotion_report",
+]
+
+DEFAULT_METHODS = (
+    "saliency",
+    "integrated_gradients",
+    "gradient_shap",
+    "deeplift_shap",
+    "occlusion",
+    "lrp",
+    "kernel_shap",
+)
+BAND_METHODS = frozenset({"kernel_shap", "lime", "occlusion"})  # over bands x divisions
+UNSIGNED_METHODS = frozenset({"saliency", "grad_cam"})  # intensity maps, not relevance
+N_BANDS, N_DIVISIONS = 8, 16
+#: ``data.*`` settings that must agree for two runs to have seen the same clips and splits.
+DATA_KEYS = (
+    "_target_",
+    "root",
+    "ratings",
+    "ratings_audio",
+    "num_clips",
+    "data_seed",
+    "emotion_noise",
+    "annotation_noise",
+    "nuisance_scale",
+    "sample_rate",
+    "clip_seconds",
+    "train_folds",
+    "val_folds",
+    "test_folds",
+    "features",
+)
+
+
+# ----------------------------------------------------------------------------- units
+
+
+def check_same_data(
+    run_cfg: dict[str, Any], blackbox_cfg: dict[str, Any], run_dir: Path, blackbox_dir: Path
+) -> None:
+    """Raise ``ValueError`` naming both runs when their data settings (``DATA_KEYS``) differ.
+
+    The comparison of Chowdhury et al. (ISMIR 2019) is between models trained on the same
+    clips and splits; anything else compares datasets, not explanations.
+    """
+    a, b = run_cfg.get("data", {}), blackbox_cfg.get("data", {})
+    diff = [k for k in DATA_KEYS if a.get(k) != b.get(k)]
+    if diff:
+        details = "; ".join(f"data.{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in diff)
+        raise ValueError(
+            f"run={run_dir} and blackbox={blackbox_dir} were not trained on the same data "
+            f"({details}); train the black box (config=blackbox_emotion) with the same data "
+            "overrides to compare their explanations"
+        )
+
+
+def explained_pairs(true_eff: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per clip, the (emotion, quality) pair with the largest |true effect|, and its sign.
+
+    Parameters
+    ----------
+    true_eff : (N, emotions, qualities) effects of the annotated qualities under the true
+        mapping (``evaluate.emotion_evidence.true_effects``).
+
+    Returns
+    -------
+    ``(emotion (N,), quality (N,), sign (N,) in {-1, +1})``: the emotion the generator made
+    most dependent on a single quality (Chowdhury et al., ISMIR 2019, explain one emotion
+    at a time), that quality, and whether it raises (+1) or lowers (-1) the rating.
+    """
+    eff = np.asarray(true_eff, dtype=float)
+    if eff.ndim != 3:
+        raise ValueError(f"true_eff must be (N, emotions, qualities), got {eff.shape}")
+    flat = np.abs(eff).reshape(len(eff), -1).argmax(1)
+    emotion, quality = np.unravel_index(flat, eff.shape[1:])
+    value = eff[np.arange(len(eff)), emotion, quality]
+    return emotion.astype(int), quality.astype(int), np.where(value < 0, -1, 1)
+
+
+def orient(maps: torch.Tensor, sign: Sequence[int] | np.ndarray, method: str) -> torch.Tensor:
+    """Relevance (N, F, T) for moving the output the way the true effect does.
+
+    Signed maps are multiplied by ``sign`` per clip (the methods here are linear in the
+    explained output, so this is the explanation of ``sign * output``); unsigned intensity
+    maps (``UNSIGNED_METHODS``: saliency) are returned unchanged.
+    """
+    if method in UNSIGNED_METHODS:
+        return maps
+    s = torch.as_tensor(np.asarray(sign), dtype=maps.dtype, device=maps.device)
+    if s.shape != maps.shape[:1]:
+        raise ValueError(f"sign must have one value per map ({len(maps)}), got {tuple(s.shape)}")
+    return maps * s.reshape(-1, *([1] * (maps.dim() - 1)))
+
+
+def evidence_shares(relevance: torch.Tensor, masks: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per clip: ``share`` of positive relevance inside the evidence mask (NaN: nothing to
+    score), ``chance`` (the mask's area fraction, what a uniform map gets) and
+    ``above_chance`` (share > chance). Relevance mass accuracy (Arras et al. 2022) via
+    ``evaluate.emotion_metrics.relevance_share_in_evidence``."""
+    share = relevance_share_in_evidence(relevance.float(), masks).double().numpy()
+    chance = masks.flatten(1).double().mean(1).numpy()
+    return {"share": share, "chance": chance, "above_chance": share > chance}
+
+
+def _mean_ci(values: Sequence[float]) -> tuple[float, float, int]:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan"), float("nan"), 0
+    ci = 1.96 * v.std(ddof=1) / math.sqrt(v.size) if v.size > 1 else 0.0
+    return float(v.mean()), float(ci), int(v.size)
+
+
+# ----------------------------------------------------------------------------- runs, data
+
+
+def _load(run_dir: Path, blackbox_dir: Path | None) -> tuple[EmotionRun, EmotionRun | None]:
+    mid = load_emotion_run(run_dir)
+    if not isinstance(mid.model, MidLevelEmotionModel):
+        raise ValueError(
+            f"run={mid.run_dir} is not an A2Mid2E run (config=midlevel_emotion or "
+            "midlevel_emotion_separate); pass the black box as blackbox="
+        )
+    if blackbox_dir is None:
+        return mid, None
+    bb = load_emotion_run(blackbox_dir)
+    if not isinstance(bb.model, A2E):
+        raise ValueError(f"blackbox={bb.run_dir} is not an A2E run (config=blackbox_emotion)")
+    check_same_data(mid.config, bb.config, mid.run_dir, bb.run_dir)
+    if mid.metrics["data"].get("splits") != bb.metrics["data"].get("splits"):
+        raise ValueError(
+            f"run={mid.run_dir} and blackbox={bb.run_dir} have different splits "
+            f"({mid.metrics['data'].get('splits')} vs {bb.metrics['data'].get('splits')})"
+        )
+    return mid, bb
+
+
+def _datamodule(cfg: dict[str, Any]):
+    """The run's ``MusicDataModule`` from its resolved config (cached data and features)."""
+    data = dict(cfg["data"])
+    dm_class = get_class(data.pop("_target_"))
+    dm = construct(dm_class, data, "data", cache_dir=cfg.get("paths", {}).get("cache_dir"))
+    dm.prepare_data()
+    dm.setup()
+    return dm
+
+
+class _Plain(nn.Module):
+    """Hides a network's class from ``lrp_module`` (which rebuilds plain ``SpectrogramCNN``
+    pooling only); used for the band-pooled variant."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _explained_net(backbone: nn.Module) -> nn.Module:
+    """The network post-hoc methods run on: A2E's backbone (its forward is the model's) or
+    A2Mid2E's quality network; plain ``SpectrogramCNN`` as is, so LRP pools conservatively."""
+    return backbone if type(backbone) is SpectrogramCNN else _Plain(backbone)
+
+
+# ----------------------------------------------------------------------------- explaining
+
+
+@dataclass
+class MethodMaps:
+    """One method on one model: oriented maps (N, F, T) on the input grid, per-clip cost."""
+
+    maps: torch.Tensor
+    seconds: float
+    n_evals: float
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def explain_posthoc(
+    net: nn.Module,
+    frontend: nn.Module,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    sign: np.ndarray,
+    methods: Sequence[str],
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+    label: str = "",
+) -> dict[str, MethodMaps]:
+    """Every method of ``methods`` on ``net`` for output ``target`` of each clip, oriented by
+    ``sign``; maps on the model's input grid (band methods spread evenly over their bins)."""
+    bands = Bands(frontend, n_bands=N_BANDS, n_divisions=N_DIVISIONS)
+    out = {}
+    for name in methods:
+        explainer = build_explainer(name, net, frontend=frontend, seed=seed)
+        grouping = bands if name in BAND_METHODS else TFBins(frontend)
+        e = explainer.attribute(x, target, grouping=grouping)
+        maps = orient(e.maps["relevance_map"].float(), sign, name)
+        out[name] = MethodMaps(maps.detach(), float(e.seconds), float(e.n_evals))
+        log(f"[emotion report] {label}{name}: {e.seconds:.3f} s/clip, {e.n_evals} evals/clip")
+    return out
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def _maps_figure(
+    x: np.ndarray,
+    columns: dict[str, dict[str, np.ndarray]],
+    mask: np.ndarray,
+    freqs: np.ndarray,
+    times: np.ndarray,
+    title: str,
+    path: Path,
+) -> Path:
+    """Input spectrogram, then one row per method with a panel per model; the evidence
+    region of the driving quality outlined in black."""
+    methods = list(next(iter(columns.values())))
+    n_cols = len(columns)
+    fig = Figure(figsize=(4.6 * n_cols, 2.3 * (len(methods) + 1)))
+    extent = (float(times[0]), float(times[-1]), 0, len(freqs))
+    ticks = np.linspace(0, len(freqs) - 1, 5).astype(int)
+
+    def panel(ax, image, label, cmap, vmin, vmax):
+        ax.imshow(image, origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax,
+                  extent=extent, interpolation="nearest")  # fmt: skip
+        if mask.any():
+            ax.contour(
+                np.linspace(times[0], times[-1], mask.shape[1]),
+                np.arange(mask.shape[0]) + 0.5,
+                mask.astype(float),
+                levels=[0.5],
+                colors="k",
+                linewidths=0.7,
+            )
+        ax.set_title(label, fontsize=8)
+        ax.set_yticks(ticks + 0.5, [f"{freqs[t]:.0f}" for t in ticks], fontsize=6)
+        ax.tick_params(axis="x", labelsize=6)
+
+    ax = fig.add_subplot(len(methods) + 1, n_cols, 1)
+    panel(ax, x, "input (log-frequency spectrogram), evidence outlined", "magma", None, None)
+    ax.set_ylabel("Hz", fontsize=7)
+    for r, method in enumerate(methods):
+        for c, (model, maps) in enumerate(columns.items()):
+            m = maps[method]
+            vmax = float(np.abs(m).max()) or 1.0
+            ax = fig.add_subplot(len(methods) + 1, n_cols, (r + 1) * n_cols + c + 1)
+            panel(ax, m, f"{method}: {model}", "RdBu_r", -vmax, vmax)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _contrast_audio(
+    run_dir: Path, dm, row: int, model: MidLevelEmotionModel, emotion: int, out: Path
+) -> tuple[dict[str, Any], list[tuple[str, Path]]]:
+    """The listenable contrast of clip ``row`` in ``out/audio/<song_id>/``: the pipeline's
+    wavs from ``<run>/explanations/<song_id>/`` when present, else re-synthesised here for
+    the quality with the largest |effect| on ``emotion`` (set to 0 and to 1 by the
+    generator)."""
+    song_id = dm.records[row].song_id
+    folder = run_dir / "explanations" / song_id
+    info_file = folder / "explanation.json"
+    if info_file.is_file():
+        info = json.loads(info_file.read_text())
+        q = info["quality"]
+        files = [("original", folder / "original.wav")]
+        files += [(f"{q} {lvl}", folder / f"{q}_{lvl}.wav") for lvl in ("low", "high")]
+        if all(p.is_file() for _, p in files):  # copied so the report folder is complete
+            info["source"] = str(folder)
+            copies = []
+            for label, p in files:
+                dest = out / "audio" / song_id / p.name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, dest)
+                copies.append((label, dest))
+            return info, copies
+    with torch.no_grad():
+        q_pred, _ = model.forward_both(dm.x[row : row + 1])
+    eff = (q_pred * model.mapping[emotion])[0]
+    j = int(eff.abs().argmax())
+    quality = dm.quality_names[j]
+    config = SynthMusicConfig(**dm.generator["config"])
+    folder = out / "audio" / song_id
+    files = [("original", write_audio(folder / "original.wav", dm.waves[row], dm.sample_rate))]
+    for level, value in (("low", 0.0), ("high", 1.0)):
+        wave = synthesize_clip(config, int(song_id) - 1, {quality: value}).mix
+        path = write_audio(folder / f"{quality}_{level}.wav", wave, dm.sample_rate)
+        files.append((f"{quality} {level}", path))
+    info = {
+        "song_id": song_id,
+        "emotion": dm.emotion_names[emotion],
+        "quality": quality,
+        "source": "re-synthesised by the report",
+    }
+    return info, [(label, Path(p)) for label, p in files]
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _regression_tables(mid: EmotionRun, bb: EmotionRun | None) -> list[Block]:
+    """Test-split Pearson r and RMSE (rating units) of both models, from metrics.json."""
+
+    def per(run: EmotionRun | None, kind: str, name: str, stat: str) -> str:
+        if run is None:
+            return "-"
+        v = run.metrics.get("per_output", {}).get("test", {}).get(f"{kind}/{stat}_{name}")
+        return fmt(float(v)) if v is not None else "-"
+
+    def mean(run: EmotionRun | None, key: str) -> str:
+        v = None if run is None else run.metrics.get("test", {}).get(key)
+        return fmt(float(v)) if v is not None else "-"
+
+    rows = [["emotion", "r A2E", "r A2Mid2E", "RMSE A2E", "RMSE A2Mid2E"]]
+    rows.append(
+        [
+            "**mean**",
+            mean(bb, "emotion_r"),
+            mean(mid, "emotion_r"),
+            mean(bb, "emotion_rmse"),
+            mean(mid, "emotion_rmse"),
+        ]
+    )
+    for e in mid.emotions:
+        rows.append(
+            [
+                e,
+                per(bb, "emotion", e, "r"),
+                per(mid, "emotion", e, "r"),
+                per(bb, "emotion", e, "rmse"),
+                per(mid, "emotion", e, "rmse"),
+            ]
+        )
+    q_rows = [["quality", "r A2Mid2E", "RMSE A2Mid2E"]]
+    q_rows.append(["**mean**", mean(mid, "quality_r"), mean(mid, "quality_rmse")])
+    q_rows += [
+        [q, per(mid, "quality", q, "r"), per(mid, "quality", q, "rmse")] for q in mid.qualities
+    ]
+    gap = ""
+    if bb is not None and "emotion_r" in bb.metrics.get("test", {}):
+        d = mid.metrics["test"]["emotion_r"] - bb.metrics["test"]["emotion_r"]
+        gap = f" A2Mid2E - A2E mean r: {d:+.3f} (issue target: within 0.03)."
+    return [
+        Table(rows, "Emotions, whole test split (metrics.json of each run)." + gap),
+        Table(q_rows, "Mid-level qualities predicted by A2Mid2E, whole test split."),
+    ]
+
+
+def verdict(
+    posthoc: dict[str, dict[str, float]], bridge: dict[str, dict[str, float]], tqa: float
+) -> str:
+    """One plain sentence per side, from the method summaries (share, CI, chance)."""
+    parts = []
+    if posthoc:
+        best = max(posthoc, key=lambda m: posthoc[m]["share"])
+        s = posthoc[best]
+        above = [m for m, v in posthoc.items() if v["share"] - v["share_ci95"] > v["chance"]]
+        parts.append(
+            f"Post-hoc explanations of the A2E black box put at most {s['share']:.0%} of their "
+            f"positive relevance in the driving quality's evidence (`{best}`; a uniform map: "
+            f"{s['chance']:.0%}); {len(above)} of {len(posthoc)} methods are above chance "
+            "beyond their 95% interval."
+        )
+    if bridge:
+        best_b = max(bridge, key=lambda m: bridge[m]["share"])
+        b = bridge[best_b]
+        text = (
+            f"The by-design model's own effect of that quality, explained the same way, puts "
+            f"{b['share']:.0%} there (`{best_b}`)"
+        )
+        if posthoc:
+            best = max(posthoc, key=lambda m: posthoc[m]["share"])
+            diff = b["share"] - posthoc[best]["share"]
+            ci = b["share_ci95"] + posthoc[best]["share_ci95"]
+            if abs(diff) <= ci:
+                text += ": no clear difference from the black box's best explanation"
+            elif diff > 0:
+                text += ": its quality units look at the evidence more than the black box does"
+            else:
+                text += ": no better than the black box's best explanation"
+        parts.append(text + ".")
+    parts.append(
+        f"In quality space the intrinsic explanation names the generator's most effective "
+        f"quality for {tqa:.0%} of the explained clips (chance 1/7 = 14%); that, not a "
+        "time-frequency map, is what A2Mid2E offers by design."
+    )
+    return " ".join(parts)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return _jsonable(x.item())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def _summaries(results: dict[str, MethodMaps]) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, r in results.items():
+        share, ci, n = _mean_ci(r.scores["share"])
+        ok = np.isfinite(r.scores["share"])
+        out[name] = {
+            "share": share,
+            "share_ci95": ci,
+            "chance": float(np.mean(r.scores["chance"][ok])) if ok.any() else float("nan"),
+            "lift": share / float(np.mean(r.scores["chance"][ok])) if ok.any() else float("nan"),
+            "above_chance": float(np.mean(r.scores["above_chance"][ok])) if ok.any() else 0.0,
+            "n_clips": n,
+            "seconds": r.seconds,
+            "n_evals": r.n_evals,
+        }
+    return out
+
+
+def write_emotion_report(
+    run_dir: Path,
+    blackbox_dir: Path | None,
+    out: Path,
+    n_clips: int,
+    methods: tuple[str, ...] | None,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> dict[str, Path]:
+    """Compare A2Mid2E's by-design explanation with post-hoc explanations of A2E.
+
+    Parameters
+    ----------
+    run_dir : a finished ``midlevel_emotion`` (or ``midlevel_emotion_separate``) run.
+    blackbox_dir : a finished ``blackbox_emotion`` run on the same data, or None (the
+        post-hoc side is then left out).
+    out : output folder (created).
+    n_clips : the first ``n_clips`` test clips with every rating are explained.
+    methods : post-hoc methods (``evaluate.posthoc.METHODS``); None: ``DEFAULT_METHODS``.
+    seed : seed of the sampling methods.
+
+    Returns
+    -------
+    Paths ``md``, ``html``, ``json`` and the figures (``mapping``, ``relative``, ``effects``,
+    ``maps``).
+
+    Raises
+    ------
+    ValueError
+        The runs are not an A2Mid2E / A2E pair, were trained on different data, or the data
+        has no ground truth (real datasets: no true mapping, no evidence masks).
+    """
+    start = time.perf_counter()
+    methods = tuple(methods) if methods else DEFAULT_METHODS
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    mid, bb = _load(Path(run_dir), None if blackbox_dir is None else Path(blackbox_dir))
+    dm = _datamodule(mid.config)
+    if not dm.generator:
+        raise ValueError(
+            f"run={mid.run_dir}: the emotion report scores explanations against the built-in "
+            "generator's true mapping and evidence masks; this run used real data"
+        )
+    model = mid.model.eval()
+    test = dm.split_indices["test"]
+    labelled = np.isfinite(dm.q[test].numpy()).all(1) & np.isfinite(dm.e[test].numpy()).all(1)
+    rows = test[labelled][:n_clips]
+    if len(rows) == 0:
+        raise ValueError(f"run={mid.run_dir}: no test clip has every rating")
+    x = dm.x[rows].float()
+    n = len(rows)
+    song_ids = [dm.records[int(r)].song_id for r in rows]
+    truth = true_effects(dm, rows)
+    emotion, quality, sign = explained_pairs(truth)
+    idx = np.arange(n)
+
+    # -- intrinsic: the model's own explanation, for every emotion and the explained one
+    ex = model.explain(x, torch.as_tensor(emotion))
+    eff = ex.maps["effects"].numpy()
+    rel = ex.maps["relative_effects"].numpy()
+    learned = model.mapping.detach().numpy().astype(float)
+    true_w = true_mapping_z(dm)
+    near_zero = float(mid.config.get("emotion", {}).get("evaluation", {}).get("near_zero", 0.1))
+    agreement = mapping_agreement(learned, true_w, near_zero=near_zero)
+    n_e, n_q = eff.shape[1:]
+    tqa_all = top_quality_agreement(eff.reshape(n * n_e, n_q), truth.reshape(n * n_e, n_q))
+    tqa = top_quality_agreement(eff[idx, emotion], truth[idx, emotion])
+    model_top = np.abs(eff[idx, emotion]).argmax(1)
+    effect_sign_ok = np.sign(eff[idx, emotion, quality]) == sign
+    log(f"[emotion report] intrinsic: {n} clips, top-quality agreement {tqa:.2f}")
+
+    # -- evidence of the driving quality on the input grid; per-emotion chance levels
+    masks = evidence_on_input_grid(dm, rows)[torch.from_numpy(idx), torch.from_numpy(quality)]
+    chance_by_emotion = chance_levels(dm, rows, n_e)
+
+    # -- post-hoc on A2E (explained emotion), and the bridge on A2Mid2E (the same quality)
+    frontend = dm.frontend
+    posthoc: dict[str, MethodMaps] = {}
+    if bb is not None:
+        posthoc = explain_posthoc(
+            _explained_net(bb.model.eval().backbone),
+            frontend,
+            x,
+            torch.as_tensor(emotion),
+            sign,
+            methods,
+            seed,
+            log,
+            "A2E ",
+        )
+    bridge_sign = sign * np.where(learned[emotion, quality] < 0, -1, 1)
+    bridge = explain_posthoc(
+        _explained_net(model.backbone),
+        frontend,
+        x,
+        torch.as_tensor(quality),
+        bridge_sign,
+        methods,
+        seed,
+        log,
+        "A2Mid2E quality ",
+    )
+    aggregate: dict[str, dict[str, dict[str, float]]] = {"posthoc": {}, "bridge": {}}
+    for side, results in (("posthoc", posthoc), ("bridge", bridge)):
+        for name, r in results.items():
+            r.scores = evidence_shares(r.maps, masks)
+            aggregate[side][name] = posthoc_evidence_share(r.maps, dm, rows, emotion)
+    post_sum, bridge_sum = _summaries(posthoc), _summaries(bridge)
+
+    # -- figures (the figure clip: the first one with the pipeline's contrast wavs)
+    fig_k = next(
+        (
+            k
+            for k, s in enumerate(song_ids)
+            if (mid.run_dir / "explanations" / s / "explanation.json").is_file()
+        ),
+        0,
+    )
+    fig_row, fig_e, fig_q = int(rows[fig_k]), int(emotion[fig_k]), int(quality[fig_k])
+    figures: dict[str, Path] = {
+        "effects": plot_effect_bars(
+            eff[fig_k, fig_e],
+            dm.quality_names,
+            f"clip {song_ids[fig_k]}: A2Mid2E effects on {dm.emotion_names[fig_e]}",
+            out / "effects.png",
+            prediction=float(ex.maps["emotions"][fig_k, fig_e]),
+        ),
+        "true_effects": plot_effect_bars(
+            truth[fig_k, fig_e],
+            dm.quality_names,
+            f"clip {song_ids[fig_k]}: true effects (generator) on {dm.emotion_names[fig_e]}",
+            out / "true_effects.png",
+        ),
+        "relative": plot_relative_effects(
+            rel, dm.quality_names, dm.emotion_names, out / "relative.png"
+        ),
+        "mapping": plot_mapping(
+            learned, true_w, dm.quality_names, dm.emotion_names, out / "mapping.png"
+        ),
+    }
+    columns: dict[str, dict[str, np.ndarray]] = {}
+    if posthoc:
+        columns[f"A2E {dm.emotion_names[fig_e]}"] = {
+            m: r.maps[fig_k].numpy() for m, r in posthoc.items()
+        }
+    columns[f"A2Mid2E effect of {dm.quality_names[fig_q]}"] = {
+        m: r.maps[fig_k].numpy() for m, r in bridge.items()
+    }
+    freqs = frontend.frequencies().numpy()
+    times = frontend.frame_times(x.shape[-1]).numpy()
+    figures["maps"] = _maps_figure(
+        x[fig_k].numpy(),
+        columns,
+        masks[fig_k].numpy(),
+        freqs,
+        times,
+        f"clip {song_ids[fig_k]}: relevance for {dm.emotion_names[fig_e]} "
+        f"({'raised' if sign[fig_k] > 0 else 'lowered'} most by {dm.quality_names[fig_q]}); "
+        "black outline: its evidence",
+        out / "maps.png",
+    )
+    contrast, audio = _contrast_audio(mid.run_dir, dm, fig_row, model, fig_e, out)
+
+    # -- blocks
+    blocks: list[Block] = [
+        Heading("A2Mid2E (by design) versus post-hoc explanations of A2E", 1),
+        Text(
+            f"Run `{mid.run_dir}` (A2Mid2E, variant "
+            f"{mid.metrics.get('variant', mid.config.get('emotion', {}).get('variant'))}) and "
+            f"black box `{bb.run_dir if bb else 'none given'}` (A2E), trained on the same "
+            f"built-in music; {n} test clips. Chowdhury et al., ISMIR 2019: effect = weight x "
+            "predicted quality; relative effect = effect / sum |effect|."
+        ),
+        Heading("Prediction quality"),
+        *_regression_tables(mid, bb),
+        Heading("Learned mapping versus the generator's"),
+        Table(
+            [
+                [
+                    "Spearman r",
+                    "Pearson r",
+                    "sign agreement",
+                    "weights sign-scored",
+                    "mean abs w, true near 0",
+                ],
+                [
+                    fmt(agreement["spearman"]),
+                    fmt(agreement["pearson"]),
+                    f"{agreement['sign_agreement']:.1%}",
+                    str(agreement["n_signed"]),
+                    fmt(agreement["near_zero_abs"]),
+                ],
+            ],
+            f"All 56 weights in standardised units; the sign is scored where |true w| >= "
+            f"{near_zero} x max |true w| (target >= 90%); last column: mean |learned w| where "
+            "the true weight is near zero.",
+        ),
+        Image(figures["mapping"], "learned versus true mapping"),
+        Heading("The intrinsic explanation"),
+        Text(
+            "Explained emotion per clip: the (emotion, quality) pair with the largest |true "
+            "effect| (the generator's mapping times the clip's annotated qualities), so every "
+            "side explains the same output of the same clip and the generator says which "
+            "quality should carry it."
+        ),
+        Table(
+            [
+                ["measure", "value"],
+                ["top quality = generator's, explained emotion", f"{tqa:.1%}"],
+                ["top quality = generator's, all 8 emotions", f"{tqa_all:.1%}"],
+                [
+                    "sign of the effect of the generator's top quality agrees",
+                    f"{float(np.mean(effect_sign_ok)):.1%}",
+                ],
+                ["seconds per clip", fmt(float(ex.seconds))],
+                ["model evaluations per clip", str(ex.n_evals)],
+            ],
+            "Chance for the top quality: 1/7.",
+        ),
+        Image(figures["effects"], "effects of one clip"),
+        Image(figures["true_effects"], "true effects of one clip"),
+        Image(figures["relative"], "relative effects over the clips"),
+        Heading("Where the explanations point: evidence share"),
+        Text(
+            "Share of positive (oriented) relevance inside the evidence region of the "
+            "quality that drives the explained emotion; chance = the region's area fraction. "
+            "The bridge column applies the same method to the by-design model's effect of "
+            "that quality, W[e, q] x q(x): what its quality unit listens to. Band methods "
+            f"(kernel_shap, lime, occlusion) work on {N_BANDS} bands x {N_DIVISIONS} "
+            "divisions, the others on single bins."
+        ),
+        Table(_share_table(post_sum, bridge_sum), ""),
+        Text(verdict(post_sum, bridge_sum, tqa)),
+        Image(figures["maps"], "relevance maps of one clip"),
+        Table(
+            [["emotion", "chance share"]] + [[e, f"{v:.1%}"] for e, v in chance_by_emotion.items()],
+            "Chance level per emotion (area of its most effective quality's evidence, mean "
+            "over these clips).",
+        ),
+        Heading("Listen: the most effective quality low and high"),
+        Text(
+            f"Clip {contrast['song_id']}: {contrast['quality']} set to 0 and to 1 by the "
+            f"generator, everything else unchanged (quality chosen by the model's largest "
+            f"effect on {contrast['emotion']}; {contrast['source']})."
+        ),
+        Audio(audio),
+        Heading("Per clip"),
+        Table(_clip_table(dm, song_ids, emotion, quality, truth, eff, model_top, masks), ""),
+    ]
+    paths = write_pages(blocks, out, "A2Mid2E versus post-hoc (emotion)")
+    log_blocks_to_wandb(blocks, "emotion_report", int(dm.sample_rate))
+
+    per_clip = []
+    for k in range(n):
+        e_k, q_k = int(emotion[k]), int(quality[k])
+        per_clip.append(
+            {
+                "song_id": song_ids[k],
+                "explained_emotion": dm.emotion_names[e_k],
+                "true_top_quality": dm.quality_names[q_k],
+                "true_effect": float(truth[k, e_k, q_k]),
+                "model_top_quality": dm.quality_names[int(model_top[k])],
+                "effects": dict(zip(dm.quality_names, eff[k, e_k].tolist(), strict=True)),
+                "relative_effects": dict(zip(dm.quality_names, rel[k, e_k].tolist(), strict=True)),
+                "true_effects": dict(zip(dm.quality_names, truth[k, e_k].tolist(), strict=True)),
+                "evidence_area": float(masks[k].float().mean()),
+                "posthoc_share": {m: float(r.scores["share"][k]) for m, r in posthoc.items()},
+                "bridge_share": {m: float(r.scores["share"][k]) for m, r in bridge.items()},
+            }
+        )
+    record = {
+        "run": str(mid.run_dir),
+        "blackbox": str(bb.run_dir) if bb else None,
+        "n_clips": n,
+        "methods": list(methods),
+        "explained_emotion_rule": "per clip, the (emotion, quality) with the largest |true effect|",
+        "orientation": "signed maps x sign of the true effect (bridge: x sign of learned weight)",
+        "regression": {
+            "a2mid2e": {"test": mid.metrics.get("test"), "per_output": _test_per(mid)},
+            "a2e": {"test": bb.metrics.get("test"), "per_output": _test_per(bb)} if bb else None,
+        },
+        "mapping": {"learned": learned, "true": true_w, "agreement": agreement},
+        "intrinsic": {
+            "top_quality_agreement": tqa,
+            "top_quality_agreement_all_emotions": tqa_all,
+            "effect_sign_agreement": float(np.mean(effect_sign_ok)),
+            "seconds": float(ex.seconds),
+            "n_evals": ex.n_evals,
+        },
+        "evidence_share": {"posthoc": post_sum, "bridge": bridge_sum},
+        "posthoc_evidence_share": aggregate,
+        "chance_by_emotion": chance_by_emotion,
+        "verdict": verdict(post_sum, bridge_sum, tqa),
+        "contrast": contrast,
+        "figure_clip": song_ids[fig_k],
+        "per_clip": per_clip,
+        "seconds": time.perf_counter() - start,
+    }
+    json_path = out / "report.json"
+    json_path.write_text(json.dumps(_jsonable(record), indent=2) + "\n")
+    return {**paths, "json": json_path, **figures}
+
+
+def _test_per(run: EmotionRun) -> dict[str, float]:
+    return run.metrics.get("per_output", {}).get("test", {})
+
+
+def _share_table(
+    post: dict[str, dict[str, float]], bridge: dict[str, dict[str, float]]
+) -> list[list[str]]:
+    rows = [
+        [
+            "method",
+            "A2E share",
+            "A2E clips > chance",
+            "bridge: A2Mid2E quality share",
+            "bridge clips > chance",
+            "chance",
+            "A2E s/clip",
+            "A2E evals/clip",
+        ]
+    ]
+    for m in bridge:
+        p, b = post.get(m), bridge[m]
+        rows.append(
+            [
+                f"`{m}`",
+                fmt(p["share"], p["share_ci95"]) if p else "-",
+                f"{p['above_chance']:.0%}" if p else "-",
+                fmt(b["share"], b["share_ci95"]),
+                f"{b['above_chance']:.0%}",
+                fmt(b["chance"]),
+                fmt(p["seconds"]) if p else "-",
+                str(round(p["n_evals"])) if p else "-",
+            ]
+        )
+    return rows
+
+
+def _clip_table(dm, song_ids, emotion, quality, truth, eff, model_top, masks) -> list[list[str]]:
+    rows = [
+        [
+            "clip",
+            "explained emotion",
+            "generator's top quality (true effect)",
+            "A2Mid2E top quality",
+            "A2Mid2E effect of the true top quality",
+            "evidence area",
+        ]
+    ]
+    for k, s in enumerate(song_ids):
+        e, q = int(emotion[k]), int(quality[k])
+        rows.append(
+            [
+                s,
+                dm.emotion_names[e],
+                f"{dm.quality_names[q]} ({truth[k, e, q]:+.2f})",
+                dm.quality_names[int(model_top[k])],
+                f"{eff[k, e, q]:+.2f}",
+                f"{float(masks[k].float().mean()):.1%}",
+            ]
+        )
+    return rows
