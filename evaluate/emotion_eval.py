@@ -252,7 +252,7 @@ def _evidence(dm) -> dict[str, Any]:
     rows = dm.split_indices["test"]
     rows = rows[np.isfinite(dm.q[rows].numpy()).all(1)]
     return {
-        "status": "post-hoc relevance share waits on issue 4 (evaluate.emotion_evidence."
-        "posthoc_evidence_share is the hook)",
+        "status": "post-hoc relevance share: python -m evaluate.report run=<A2Mid2E run> "
+        "blackbox=<A2E run> (evaluate.emotion_report)",
         "chance_share_by_emotion": chance_levels(dm, rows, len(dm.emotion_names)),
     }
