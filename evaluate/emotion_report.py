@@ -316,7 +316,7 @@ def _maps_figure(
     region of the driving quality outlined in black."""
     methods = list(next(iter(columns.values())))
     n_cols = len(columns)
-    fig = Figure(figsize=(4.6 * n_cols, 2.3 * (len(methods) + 1)))
+    fig = Figure(figsize=(max(4.6 * n_cols, 8.0), 2.3 * (len(methods) + 1)))
     extent = (float(times[0]), float(times[-1]), 0, len(freqs))
     ticks = np.linspace(0, len(freqs) - 1, 5).astype(int)
 
