@@ -85,9 +85,9 @@ from evaluate.report_format import (
 )
 from interp_models.audio.io import write_audio
 from interp_models.blackbox.cnn import SpectrogramCNN
+from interp_models.config import construct
 from interp_models.data.synth_music import SynthMusicConfig, synthesize_clip
 from interp_models.emotion.models import A2E, MidLevelEmotionModel
-from train.config_utils import construct
 
 __all__ = [
     "DATA_KEYS",

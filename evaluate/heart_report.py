@@ -74,9 +74,10 @@ from evaluate.report_format import (
 from evaluate.runs import LoadedRun, load_run
 from interp_models.audio.io import write_audio
 from interp_models.cache import default_cache_dir
+from interp_models.config import construct
 from interp_models.heart.listen import gate, relevant_spans
+from interp_models.heart.springer import segment_recordings
 from interp_models.heart.states import FRAME_RATE, N_STATES, STATE_NAMES, beat_index
-from train.config_utils import construct
 
 __all__ = [
     "DEFAULT_METHODS",
@@ -265,10 +266,9 @@ def _datamodule(cfg: dict[str, Any]):
 def _springer_states(heart: HeartRun, dm) -> list[np.ndarray]:
     """Per-frame Springer states of every recording, from the run's own segmenter (the
     pipeline's cached segmentation when it is still in the cache)."""
-    from train.heart_pipeline import segment_all
-
     cache = heart.config.get("paths", {}).get("cache_dir")
-    return segment_all(heart.segmenter, dm, Path(cache) if cache else default_cache_dir())
+    root = Path(cache) if cache else default_cache_dir()
+    return segment_recordings(heart.segmenter, dm.waves, dm.n_frames, dm.hop, root)
 
 
 # ----------------------------------------------------------------------------- explaining

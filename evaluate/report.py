@@ -75,7 +75,7 @@ from evaluate.report_format import (
 )
 from evaluate.runs import LoadedRun, load_run
 from interp_models.audio.io import write_audio
-from train.config_utils import construct
+from interp_models.config import construct
 
 __all__ = ["DEFAULT_METHODS", "METRICS", "evaluate_run", "main", "write_report"]
 

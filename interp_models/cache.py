@@ -110,3 +110,13 @@ def cached_dataset(
     None), filled once by ``build(tmp_dir)`` under a file lock (``cached_dir``)."""
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return cached_dir(base / name / key, build)
+
+
+def arrays_digest(arrays: list[np.ndarray]) -> str:
+    """Content hash of a list of arrays (each one's shape, dtype and bytes)."""
+    h = hashlib.sha1()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(a.data)
+    return h.hexdigest()[:16]

@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 from hydra import compose, initialize_config_dir
 
-from train.config_utils import construct
+from interp_models.config import construct
 from train.datamodules import ClipDataModule, EpochSeededSampler
 from train.tasks import BinaryTask, MulticlassTask, RegressionTask, build_task, summarise
 

@@ -10,7 +10,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from train.config_utils import construct
+from interp_models.config import construct
 from train.datamodules import ClipDataModule
 from train.modules import SupervisedModule
 from train.stages import StageResult, fit_stage

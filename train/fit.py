@@ -27,8 +27,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, read_write
 
+from interp_models.config import construct
 from train.builders import hparams
-from train.config_utils import construct
 from train.loggers import log_results
 from train.pipelines import resolve_pipeline
 

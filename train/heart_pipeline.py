@@ -15,11 +15,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +27,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from evaluate.heart_eval import evaluate_split, export_examples, normal_reference
 from evaluate.heart_metrics import sound_detection
-from interp_models.cache import cached_array, cached_file, default_cache_dir, params_key
-from interp_models.heart.springer import SpringerSegmenter, SpringerSettings
+from interp_models.cache import arrays_digest, cached_file, default_cache_dir, params_key
+from interp_models.config import construct
+from interp_models.heart.springer import (
+    SpringerSegmenter,
+    SpringerSettings,
+    segment_recordings,
+)
 from interp_models.heart.states import FRAME_RATE, STATE_NAMES
 from train.builders import fit_run_stage, optimised_module
-from train.config_utils import construct
 from train.heart_datamodule import HeartDataModule
 from train.heart_module import HeartModule
 from train.tasks import BinaryTask
@@ -41,16 +43,6 @@ from train.tasks import BinaryTask
 log = logging.getLogger(__name__)
 
 SEGMENTATIONS = ("springer", "ground_truth")
-
-
-def arrays_digest(arrays: list[np.ndarray]) -> str:
-    """Content hash of a list of arrays (each one's shape, dtype and bytes)."""
-    h = hashlib.sha1()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.shape}{a.dtype}".encode())
-        h.update(a.data)
-    return h.hexdigest()[:16]
 
 
 def _cache_root(cfg: DictConfig) -> Path:
@@ -108,22 +100,8 @@ def segmenter_stage(
 def segment_all(
     segmenter: SpringerSegmenter, dm: HeartDataModule, cache_root: Path
 ) -> list[np.ndarray]:
-    """Per-frame Springer states of every recording, cached by segmenter and audio."""
-    key = params_key(
-        {"segmenter": segmenter.to_dict(), "waves": arrays_digest(dm.waves), "hop": dm.hop}
-    )
-
-    def build() -> np.ndarray:
-        start = time.perf_counter()
-        out = np.concatenate([segmenter.segment(w) for w in dm.waves]).astype(np.int8)
-        log.info("segmented %d recordings in %.1f s", len(dm.waves), time.perf_counter() - start)
-        return out
-
-    flat = cached_array(cache_root / "springer" / f"states-{key}.npy", build)
-    bounds = np.cumsum([0, *dm.n_frames])
-    if flat.shape != (bounds[-1],):
-        raise RuntimeError(f"cached segmentation {key} does not match the recordings")
-    return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    """Per-frame Springer states of every recording of ``dm`` (cached)."""
+    return segment_recordings(segmenter, dm.waves, dm.n_frames, dm.hop, cache_root)
 
 
 def score_segmenter(dm: HeartDataModule, states: list[np.ndarray], split: str) -> dict:

@@ -21,10 +21,10 @@ from omegaconf import DictConfig, OmegaConf
 from evaluate.nmf_eval import evaluate_split, export_examples
 from interp_models.audio.feature_cache import waveform_digest
 from interp_models.cache import cached_file, default_cache_dir, params_key
+from interp_models.config import construct
 from interp_models.nmf.dictionary import Dictionary, DictionarySettings, learn_dictionary
 from interp_models.nmf.interpreter import LayerTaps, NMFInterpreter
 from train.builders import fit_run_stage, hparams, stage_summary, supervised_module
-from train.config_utils import construct
 from train.datamodules import ClipDataModule
 from train.loggers import log_results
 from train.nmf_module import NMFInterpreterModule

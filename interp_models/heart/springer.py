@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from interp_models.cache import arrays_digest, cached_array, params_key
 from interp_models.heart import dsp
 from interp_models.heart.states import DIASTOLE, N_STATES, S1, S2, SYSTOLE
 
@@ -351,3 +353,30 @@ class SpringerSegmenter:
         if seg.coef.shape != (N_STATES, len(FEATURE_NAMES)) or seg.intercept.shape != (N_STATES,):
             raise ValueError(f"{path}: coefficient shapes {seg.coef.shape}, {seg.intercept.shape}")
         return seg
+
+
+def segment_recordings(
+    segmenter: SpringerSegmenter,
+    waves: Sequence[np.ndarray],
+    n_frames: Sequence[int],
+    hop: int,
+    cache_root: Path,
+) -> list[np.ndarray]:
+    """Per-frame states of every recording, cached on disk by segmenter, audio and hop.
+
+    ``n_frames[i]`` is the number of 50 Hz frames of ``waves[i]``; the result is one int8
+    state array per recording, stored once under ``cache_root/springer/``.
+    """
+    key = params_key({"segmenter": segmenter.to_dict(), "waves": arrays_digest(waves), "hop": hop})
+
+    def build() -> np.ndarray:
+        start = time.perf_counter()
+        out = np.concatenate([segmenter.segment(w) for w in waves]).astype(np.int8)
+        log.info("segmented %d recordings in %.1f s", len(waves), time.perf_counter() - start)
+        return out
+
+    flat = cached_array(cache_root / "springer" / f"states-{key}.npy", build)
+    bounds = np.cumsum([0, *n_frames])
+    if flat.shape != (bounds[-1],):
+        raise RuntimeError(f"cached segmentation {key} does not match the recordings")
+    return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
