@@ -4,7 +4,8 @@
 
 - ``a2e``: the black box, CNN -> 8 emotions (``interp_models.emotion.models.A2E``);
 - ``joint``: A2Mid2E, CNN -> 7 qualities -> linear -> 8 emotions, both outputs supervised
-  with ``emotion.loss.quality`` / ``emotion.loss.emotion`` weights (paper: equal);
+  with ``emotion.loss.quality`` / ``emotion.loss.emotion`` weights (paper: equal; here
+  4 : 1 by default, chosen on validation emotion r);
 - ``separate``: the quality predictor trained alone (monitor ``val/quality_r``), then the
   7 -> 8 linear map fitted by least squares (scikit-learn) on its predictions for the
   training clips, never on validation or test clips.
