@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 TINY_HEART = [
     "data.synth.num_recordings=30",
@@ -129,3 +130,28 @@ def test_bad_segmentation_name_and_data_are_rejected_by_key():
         run(cfg, Path("."), HeartDataModule(), None)
     with pytest.raises(ValueError, match="data.input=segments"):
         run(cfg, Path("."), HeartDataModule(input="spectrogram"), None)
+
+
+def test_interrupted_heart_run_resumes_to_the_same_result(run_fit, tmp_path):
+    args = ["config=heart_segmentation", *TINY_HEART, "trainer.max_epochs=3"]
+    args += ["model.net.channels=[8,8]", "evaluation.n_examples=1"]
+    full, crashed = tmp_path / "full", tmp_path / "crashed"
+    run_fit(*args, f"hydra.run.dir={full}")
+    proc = run_fit(
+        *args,
+        f"hydra.run.dir={crashed}",
+        "+callbacks.kill._target_=tests.helpers.KillAt",
+        "+callbacks.kill.epoch=1",
+        "+callbacks.kill.batch=1",
+        check=False,
+    )
+    assert proc.returncode == -9, proc.stderr[-3000:]  # SIGKILLed in the middle of epoch 2
+    assert not (crashed / "metrics.json").exists()
+    last = crashed / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["epoch"] == 0
+
+    run_fit(*args, f"ckpt_path={last}")
+    a, b = _metrics(full), _metrics(crashed)
+    assert a["classifier"]["val"] == b["classifier"]["val"]
+    assert a["classifier"]["test"] == b["classifier"]["test"]
+    assert a["evaluation"] == b["evaluation"]
