@@ -131,3 +131,13 @@ def test_bench_puts_deletion_auc_beside_the_cost(report):
         assert 0.0 <= values["deletion_auc"] <= 1.0 and values["seconds"] > 0
     table = "\n".join(quality_markdown(q))
     assert "| **nmf_interpreter (intrinsic)** |" in table and "| saliency |" in table
+
+
+def test_bench_scaling_epoch_reports_time_and_memory_of_its_size():
+    """One size of ``make bench``'s scaling section (run in-process here; the bench gives
+    each size a fresh process so that peak memory is per size)."""
+    from evaluate.bench import _scaling_epoch
+
+    out = _scaling_epoch("cpu", True, 1)
+    assert out["clips"] == 64 and out["epoch_s"] > 0
+    assert out["peak_memory_mb"] > 0
