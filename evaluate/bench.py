@@ -82,8 +82,8 @@ def bench_explanation_cost(device, batch: int, quick: bool) -> dict[str, Any]:
     clf, interp = _models(device)
     x = torch.randn(batch, 64, 126, device=device)
     with torch.no_grad():
-        forward = timeit(lambda: clf(x), device)
-        intrinsic = timeit(lambda: interp.explain(x), device)
+        forward = timeit(lambda: clf(x), device, repeat=25, warmup=3)
+        intrinsic = timeit(lambda: interp.explain(x), device, repeat=25, warmup=3)
     out = {
         "clips": batch,
         "forward_s_per_clip": forward / batch,
@@ -319,7 +319,7 @@ def _scaling_epoch(device_str: str, quick: bool, factor: int) -> dict[str, Any]:
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    seconds = timeit(epoch, device, repeat=1, warmup=1)
+    seconds = timeit(epoch, device, repeat=3, warmup=1)
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _peak_rss()
     return {"clips": n, "epoch_s": seconds, "peak_memory_mb": peak / 2**20}
 
