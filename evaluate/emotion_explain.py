@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from evaluate.cli_args import parse_file_and_options
 from evaluate.emotion_figures import plot_effect_bars
 from evaluate.emotion_runs import load_emotion_run
 from interp_models.audio.io import load_audio
@@ -28,14 +29,7 @@ KEYS = {"ckpt", "out", "emotion"}
 
 def main(argv: list[str] | None = None) -> Path:
     argv = sys.argv[1:] if argv is None else argv
-    clips = [a for a in argv if "=" not in a]
-    opts = dict(a.split("=", 1) for a in argv if "=" in a)
-    unknown = sorted(set(opts) - KEYS)
-    if unknown:
-        raise SystemExit(f"unknown option {unknown[0]}= (accepted: {sorted(KEYS)})\n{USAGE}")
-    if len(clips) != 1 or "ckpt" not in opts:
-        raise SystemExit(f"expected one clip and ckpt=<run>\n{USAGE}")
-    clip = Path(clips[0])
+    clip, opts = parse_file_and_options(argv, KEYS, "ckpt", USAGE)
     run = load_emotion_run(opts["ckpt"])
     if not isinstance(run.model, MidLevelEmotionModel):
         raise SystemExit(f"ckpt: {run.run_dir} is a black-box (A2E) run: no intrinsic explanation")

@@ -70,7 +70,7 @@ from evaluate.emotion_metrics import (
 )
 from evaluate.emotion_runs import EmotionRun, load_emotion_run
 from evaluate.groupings import Bands, TFBins
-from evaluate.posthoc import build_explainer
+from evaluate.posthoc import COMPARED, build_explainer
 from evaluate.report_format import (
     Audio,
     Block,
@@ -99,15 +99,7 @@ __all__ = [
     "write_emotion_report",
 ]
 
-DEFAULT_METHODS = (
-    "saliency",
-    "integrated_gradients",
-    "gradient_shap",
-    "deeplift_shap",
-    "occlusion",
-    "lrp",
-    "kernel_shap",
-)
+DEFAULT_METHODS = COMPARED  # the same post-hoc methods in every report
 BAND_METHODS = frozenset({"kernel_shap", "lime", "occlusion"})  # over bands x divisions
 UNSIGNED_METHODS = frozenset({"saliency", "grad_cam"})  # intensity maps, not relevance
 N_BANDS, N_DIVISIONS = 8, 16

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from evaluate.cli_args import parse_file_and_options
 from evaluate.nmf_eval import explain_clip
 from evaluate.runs import load_run
 from interp_models.audio.io import load_audio
@@ -25,14 +26,7 @@ KEYS = {"ckpt", "out", "target", "threshold"}
 
 
 def parse(argv: list[str]) -> tuple[Path, dict[str, str]]:
-    clips = [a for a in argv if "=" not in a]
-    opts = dict(a.split("=", 1) for a in argv if "=" in a)
-    unknown = sorted(set(opts) - KEYS)
-    if unknown:
-        raise SystemExit(f"unknown option {unknown[0]}= (accepted: {sorted(KEYS)})\n{USAGE}")
-    if len(clips) != 1 or "ckpt" not in opts:
-        raise SystemExit(f"expected one clip and ckpt=<run>\n{USAGE}")
-    return Path(clips[0]), opts
+    return parse_file_and_options(argv, KEYS, "ckpt", USAGE)
 
 
 def main(argv: list[str] | None = None) -> Path:

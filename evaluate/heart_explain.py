@@ -23,6 +23,7 @@ import torch
 import yaml
 from hydra.utils import instantiate
 
+from evaluate.cli_args import parse_file_and_options
 from evaluate.heart_eval import explain_recording
 from interp_models.audio.io import load_audio
 from interp_models.data.physionet2016 import read_segmentation
@@ -70,17 +71,10 @@ def load_heart_run(run_dir: str | Path) -> HeartRun:
 
 def main(argv: list[str] | None = None) -> Path:
     argv = sys.argv[1:] if argv is None else argv
-    paths = [a for a in argv if "=" not in a]
-    opts = dict(a.split("=", 1) for a in argv if "=" in a)
-    unknown = sorted(set(opts) - KEYS)
-    if unknown:
-        raise SystemExit(f"unknown option {unknown[0]}= (accepted: {sorted(KEYS)})\n{USAGE}")
-    if len(paths) != 1 or "run" not in opts:
-        raise SystemExit(f"expected one recording and run=<run dir>\n{USAGE}")
+    recording, opts = parse_file_and_options(argv, KEYS, "run", USAGE, noun="recording")
     target = opts.get("target")
     if target not in (None, "abnormal", "normal"):
         raise SystemExit(f"target= must be abnormal or normal, got {target!r}")
-    recording = Path(paths[0])
     run = load_heart_run(opts["run"])
     wave = load_audio(recording, run.sample_rate)
     n_frames = len(wave) // (run.sample_rate // FRAME_RATE)

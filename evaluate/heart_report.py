@@ -58,7 +58,7 @@ from evaluate.heart_figures import STATE_COLOURS
 from evaluate.heart_metrics import binary_scores, state_hit_rate
 from evaluate.heart_posthoc import relevance_by_beat_state
 from evaluate.nmf_eval import summarise
-from evaluate.posthoc import build_explainer
+from evaluate.posthoc import COMPARED, build_explainer
 from evaluate.report_format import (
     Audio,
     Block,
@@ -94,15 +94,7 @@ __all__ = [
 INTRINSIC = "segmentation_aware"
 INTRINSIC_SEEN = "segmentation_aware (seen span)"
 DURATION = "reference: state duration"
-DEFAULT_METHODS = (
-    "saliency",
-    "integrated_gradients",
-    "gradient_shap",
-    "deeplift_shap",
-    "occlusion",
-    "lrp",
-    "kernel_shap",
-)
+DEFAULT_METHODS = COMPARED  # the same post-hoc methods in every report
 _GROUPED = {"kernel_shap", "lime", "occlusion"}  # explained over bands x time divisions
 BAND_EDGES_HZ = (0.0, 150.0, 500.0)  # heart sounds / S3 below 150 Hz, murmurs above
 N_BANDS = len(BAND_EDGES_HZ) - 1

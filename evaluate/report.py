@@ -61,7 +61,7 @@ from evaluate.metrics import (
     sparseness,
 )
 from evaluate.nmf_eval import _truths, explain_clip, summarise
-from evaluate.posthoc import build_explainer
+from evaluate.posthoc import COMPARED, build_explainer
 from evaluate.posthoc.audio import listenable
 from evaluate.report_format import (
     CHECK_SCRIPT,
@@ -80,15 +80,7 @@ from interp_models.config import construct
 __all__ = ["DEFAULT_METHODS", "METRICS", "evaluate_run", "main", "write_report"]
 
 INTRINSIC = "nmf_interpreter"
-DEFAULT_METHODS = (
-    "saliency",
-    "integrated_gradients",
-    "gradient_shap",
-    "deeplift_shap",
-    "occlusion",
-    "lrp",
-    "kernel_shap",
-)
+DEFAULT_METHODS = COMPARED  # the same post-hoc methods in every report
 _BAND_METHODS = {"kernel_shap", "lime", "occlusion"}  # explained over the bands directly
 N_BANDS, N_DIVISIONS = 8, 16
 

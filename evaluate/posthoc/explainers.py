@@ -77,6 +77,18 @@ METHODS = (
     "lrp",
 )
 
+#: The methods every report compares with the intrinsic explanation, in report order: the
+#: gradient family, perturbation (occlusion), LRP and KernelShap (lime and grad_cam on request).
+COMPARED = (
+    "saliency",
+    "integrated_gradients",
+    "gradient_shap",
+    "deeplift_shap",
+    "occlusion",
+    "lrp",
+    "kernel_shap",
+)
+
 _GRADIENT = {"saliency", "integrated_gradients", "gradient_shap", "deeplift_shap"}
 
 # Maps of these methods are not relevances of the form x_n * g_n (see from_input_map).
