@@ -70,7 +70,7 @@ from evaluate.emotion_metrics import (
 )
 from evaluate.emotion_runs import EmotionRun, load_emotion_run
 from evaluate.groupings import Bands, TFBins
-from evaluate.posthoc import COMPARED, build_explainer
+from evaluate.posthoc import COMPARED, GROUPED, INTENSITY, build_explainer
 from evaluate.report_format import (
     Audio,
     Block,
@@ -100,8 +100,6 @@ __all__ = [
 ]
 
 DEFAULT_METHODS = COMPARED  # the same post-hoc methods in every report
-BAND_METHODS = frozenset({"kernel_shap", "lime", "occlusion"})  # over bands x divisions
-UNSIGNED_METHODS = frozenset({"saliency", "grad_cam"})  # intensity maps, not relevance
 N_BANDS, N_DIVISIONS = 8, 16
 #: ``data.*`` settings that must agree for two runs to have seen the same clips and splits.
 DATA_KEYS = (
@@ -173,9 +171,9 @@ def orient(maps: torch.Tensor, sign: Sequence[int] | np.ndarray, method: str) ->
 
     Signed maps are multiplied by ``sign`` per clip (the methods here are linear in the
     explained output, so this is the explanation of ``sign * output``); unsigned intensity
-    maps (``UNSIGNED_METHODS``: saliency) are returned unchanged.
+    maps (``INTENSITY``: saliency) are returned unchanged.
     """
-    if method in UNSIGNED_METHODS:
+    if method in INTENSITY:
         return maps
     s = torch.as_tensor(np.asarray(sign), dtype=maps.dtype, device=maps.device)
     if s.shape != maps.shape[:1]:
@@ -284,7 +282,7 @@ def explain_posthoc(
     out = {}
     for name in methods:
         explainer = build_explainer(name, net, frontend=frontend, seed=seed)
-        grouping = bands if name in BAND_METHODS else TFBins(frontend)
+        grouping = bands if name in GROUPED else TFBins(frontend)
         e = explainer.attribute(x, target, grouping=grouping)
         maps = orient(e.maps["relevance_map"].float(), sign, name)
         out[name] = MethodMaps(maps.detach(), float(e.seconds), float(e.n_evals))

@@ -58,7 +58,7 @@ from evaluate.heart_figures import STATE_COLOURS
 from evaluate.heart_metrics import binary_scores, state_hit_rate
 from evaluate.heart_posthoc import relevance_by_beat_state
 from evaluate.nmf_eval import summarise
-from evaluate.posthoc import COMPARED, build_explainer
+from evaluate.posthoc import COMPARED, GROUPED, build_explainer
 from evaluate.report_format import (
     Audio,
     Block,
@@ -95,7 +95,6 @@ INTRINSIC = "segmentation_aware"
 INTRINSIC_SEEN = "segmentation_aware (seen span)"
 DURATION = "reference: state duration"
 DEFAULT_METHODS = COMPARED  # the same post-hoc methods in every report
-_GROUPED = {"kernel_shap", "lime", "occlusion"}  # explained over bands x time divisions
 BAND_EDGES_HZ = (0.0, 150.0, 500.0)  # heart sounds / S3 below 150 Hz, murmurs above
 N_BANDS = len(BAND_EDGES_HZ) - 1
 DIVISION_S = 0.1  # time divisions shorter than S1 (~120 ms), so states can be told apart
@@ -319,7 +318,7 @@ def _aggregate(relevance: np.ndarray, times: np.ndarray, states: np.ndarray, les
 
 
 def _grouping(name: str, frontend, n_frames: int, clip_seconds: float):
-    if name in _GROUPED:
+    if name in GROUPED:
         n_div = max(1, min(n_frames, int(round(clip_seconds / DIVISION_S))))
         return Bands(frontend, edges_hz=BAND_EDGES_HZ, n_divisions=n_div)
     return TFBins(frontend)
@@ -813,7 +812,7 @@ def write_heart_report(
             f"{ctx['clip_seconds']:.1f} s of each recording, no segmentation), same data and "
             f"splits (checked). Post-hoc methods on the black box: "
             f"{', '.join(f'`{m}`' for m in methods)}; "
-            f"{', '.join(sorted(_GROUPED & set(methods))) or 'grouped methods'} over "
+            f"{', '.join(sorted(GROUPED & set(methods))) or 'grouped methods'} over "
             f"{N_BANDS} bands ({', '.join(f'{e:g}' for e in BAND_EDGES_HZ)} Hz) x "
             f"{DIVISION_S * 1000:.0f} ms time divisions, the others on log-mel bins. Every "
             "map explains the 'abnormal' logit, is summed over frequency and then per (beat, "
@@ -947,7 +946,7 @@ def write_heart_report(
         "grouping": {
             "band_edges_hz": list(BAND_EDGES_HZ),
             "division_s": DIVISION_S,
-            "methods": sorted(_GROUPED & set(methods)),
+            "methods": sorted(GROUPED & set(methods)),
         },
         "seen_seconds": ctx["clip_seconds"],
         "test_scores_recomputed": ctx["test_scores"],

@@ -61,7 +61,7 @@ from evaluate.metrics import (
     sparseness,
 )
 from evaluate.nmf_eval import _truths, explain_clip, summarise
-from evaluate.posthoc import COMPARED, build_explainer
+from evaluate.posthoc import COMPARED, GROUPED, build_explainer
 from evaluate.posthoc.audio import listenable
 from evaluate.report_format import (
     CHECK_SCRIPT,
@@ -81,7 +81,6 @@ __all__ = ["DEFAULT_METHODS", "METRICS", "evaluate_run", "main", "write_report"]
 
 INTRINSIC = "nmf_interpreter"
 DEFAULT_METHODS = COMPARED  # the same post-hoc methods in every report
-_BAND_METHODS = {"kernel_shap", "lime", "occlusion"}  # explained over the bands directly
 N_BANDS, N_DIVISIONS = 8, 16
 
 
@@ -323,13 +322,13 @@ def evaluate_run(
     # -- post-hoc, on the black box
     for name in methods:
         explainer = build_explainer(name, classifier, frontend=logmel, seed=seed)
-        grouping = bands if name in _BAND_METHODS else TFBins(logmel)
+        grouping = bands if name in GROUPED else TFBins(logmel)
         e = explainer.attribute(x_all, target_t, grouping=grouping, waves=waves)
         res = results[name] = MethodResult()
         for i in range(len(rows)):
             x = x_all[i : i + 1]
             mel_map = e.maps["relevance_map"][i].float()
-            if name in _BAND_METHODS:
+            if name in GROUPED:
                 band_attr = e.attribution[i].float()
             else:
                 band_attr = bands.bind(x).from_input_map(mel_map[None])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import lightning as L
 
@@ -17,3 +18,20 @@ class KillAt(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.current_epoch == self.epoch and batch_idx == self.batch:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run_killed(run_fit, args: list[str], run_dir: Path, epoch: int, batch: int) -> Path:
+    """Run ``train.fit`` with ``args`` in ``run_dir``, SIGKILLed at (epoch, batch) by
+    ``KillAt``; check that it died there without writing ``metrics.json`` and return the
+    ``last.ckpt`` to resume from."""
+    proc = run_fit(
+        *args,
+        f"hydra.run.dir={run_dir}",
+        "+callbacks.kill._target_=tests.helpers.KillAt",
+        f"+callbacks.kill.epoch={epoch}",
+        f"+callbacks.kill.batch={batch}",
+        check=False,
+    )
+    assert proc.returncode == -9, proc.stderr[-3000:]
+    assert not (run_dir / "metrics.json").exists()
+    return run_dir / "checkpoints" / "last.ckpt"

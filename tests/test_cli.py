@@ -11,6 +11,8 @@ import torch
 import yaml
 from conftest import TINY_DATA
 
+from tests.helpers import run_killed
+
 
 def _metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
@@ -57,17 +59,7 @@ def test_interrupted_run_resumes_to_the_same_result(run_fit, tmp_path):
     full, crashed = tmp_path / "full", tmp_path / "crashed"
     run_fit(*args, f"hydra.run.dir={full}")
 
-    proc = run_fit(
-        *args,
-        f"hydra.run.dir={crashed}",
-        "+callbacks.kill._target_=tests.helpers.KillAt",
-        "+callbacks.kill.epoch=2",
-        "+callbacks.kill.batch=2",
-        check=False,
-    )
-    assert proc.returncode == -9, proc.stderr[-3000:]  # SIGKILLed in the middle of epoch 3
-    last = crashed / "checkpoints" / "last.ckpt"
-    assert not (crashed / "metrics.json").exists()
+    last = run_killed(run_fit, args, crashed, epoch=2, batch=2)  # in the middle of epoch 3
     assert torch.load(last, weights_only=True)["epoch"] == 1
 
     run_fit(*args, f"ckpt_path={last}")  # continues in the crashed run's directory

@@ -11,6 +11,8 @@ import pytest
 import soundfile as sf
 import torch
 
+from tests.helpers import run_killed
+
 TINY_HEART = [
     "data.synth.num_recordings=30",
     "data.synth.duration_s=[5.0,6.0]",
@@ -137,17 +139,7 @@ def test_interrupted_heart_run_resumes_to_the_same_result(run_fit, tmp_path):
     args += ["model.net.channels=[8,8]", "evaluation.n_examples=1"]
     full, crashed = tmp_path / "full", tmp_path / "crashed"
     run_fit(*args, f"hydra.run.dir={full}")
-    proc = run_fit(
-        *args,
-        f"hydra.run.dir={crashed}",
-        "+callbacks.kill._target_=tests.helpers.KillAt",
-        "+callbacks.kill.epoch=1",
-        "+callbacks.kill.batch=1",
-        check=False,
-    )
-    assert proc.returncode == -9, proc.stderr[-3000:]  # SIGKILLed in the middle of epoch 2
-    assert not (crashed / "metrics.json").exists()
-    last = crashed / "checkpoints" / "last.ckpt"
+    last = run_killed(run_fit, args, crashed, epoch=1, batch=1)  # in the middle of epoch 2
     assert torch.load(last, weights_only=True)["epoch"] == 0
 
     run_fit(*args, f"ckpt_path={last}")

@@ -9,6 +9,8 @@ import sys
 import soundfile as sf
 from conftest import ROOT, TINY_DATA
 
+from tests.helpers import run_killed
+
 NMF_TINY = [
     *TINY_DATA,
     "interpreter.dictionary.n_components=12",
@@ -129,20 +131,12 @@ def test_classifier_checkpoint_from_other_audio_settings_is_refused(run_fit, tmp
 def test_killed_interpreter_stage_resumes_without_retraining_the_classifier(run_fit, tmp_path):
     run_dir = tmp_path / "killed"
     args = ["config=nmf_interpreter", *NMF_TINY, "classifier_epochs=1", "trainer.max_epochs=3"]
-    proc = run_fit(
-        *args,
-        f"hydra.run.dir={run_dir}",
-        "+callbacks.kill._target_=tests.helpers.KillAt",
-        "+callbacks.kill.epoch=1",
-        "+callbacks.kill.batch=1",
-        check=False,
-    )
-    assert proc.returncode == -9, proc.stderr[-2000:]  # killed in the interpreter's 2nd epoch
+    last = run_killed(run_fit, args, run_dir, epoch=1, batch=1)  # interpreter's 2nd epoch
     classifier_done = run_dir / "classifier" / "stage.json"
     stamp = classifier_done.stat().st_mtime_ns
     assert not (run_dir / "stage.json").exists()
 
-    run_fit(*args, f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}")
+    run_fit(*args, f"ckpt_path={last}")
     m = json.loads((run_dir / "metrics.json").read_text())
     assert classifier_done.stat().st_mtime_ns == stamp  # finished stage reused, not retrained
     assert m["interpreter"]["epochs_trained"] == 3 and "test" in m["explanations"]

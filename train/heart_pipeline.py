@@ -97,13 +97,6 @@ def segmenter_stage(
     return segmenter, info
 
 
-def segment_all(
-    segmenter: SpringerSegmenter, dm: HeartDataModule, cache_root: Path
-) -> list[np.ndarray]:
-    """Per-frame Springer states of every recording of ``dm`` (cached)."""
-    return segment_recordings(segmenter, dm.waves, dm.n_frames, dm.hop, cache_root)
-
-
 def score_segmenter(dm: HeartDataModule, states: list[np.ndarray], split: str) -> dict:
     """S1/S2 detection F1 of ``states`` against the annotations of ``split``."""
     idx = [int(j) for j in dm.split_indices[split] if dm.ground_truth[j] is not None]
@@ -121,7 +114,8 @@ def run(cfg: DictConfig, run_dir: Path, dm: HeartDataModule, callbacks) -> dict[
     if cfg.segmentation not in SEGMENTATIONS:
         raise ValueError(f"segmentation: expected one of {SEGMENTATIONS}, got {cfg.segmentation!r}")
     segmenter, info = segmenter_stage(cfg, dm, run_dir)
-    dm.add_segmentation("springer", segment_all(segmenter, dm, _cache_root(cfg)))
+    states = segment_recordings(segmenter, dm.waves, dm.n_frames, dm.hop, _cache_root(cfg))
+    dm.add_segmentation("springer", states)
     out: dict[str, Any] = {"segmentation": cfg.segmentation}
     out["segmenter"] = {
         **info,

@@ -9,10 +9,19 @@ explanation listenable, ``evaluate.posthoc.export`` writes it as JSON, and
 
 from evaluate import zennit_compat  # noqa: F401  (before anything imports zennit / quantus)
 from evaluate.groupings import Bands, Grouping, NMFComponents, Samples, TFBins
-from evaluate.posthoc.explainers import COMPARED, METHODS, Explainer, build_explainer
+from evaluate.posthoc.explainers import (
+    COMPARED,
+    GROUPED,
+    INTENSITY,
+    METHODS,
+    Explainer,
+    build_explainer,
+)
 
 __all__ = [
     "COMPARED",
+    "GROUPED",
+    "INTENSITY",
     "METHODS",
     "Bands",
     "Explainer",

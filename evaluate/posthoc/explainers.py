@@ -89,10 +89,16 @@ COMPARED = (
     "kernel_shap",
 )
 
+#: Methods that remove groups of features: reports run them over a coarse grouping
+#: (bands x time divisions) rather than single bins, where they would cost one model
+#: evaluation per bin.
+GROUPED = frozenset({"kernel_shap", "lime", "occlusion"})
+
 _GRADIENT = {"saliency", "integrated_gradients", "gradient_shap", "deeplift_shap"}
 
-# Maps of these methods are not relevances of the form x_n * g_n (see from_input_map).
-_INTENSITY = {"saliency", "grad_cam"}
+#: Methods whose maps are unsigned intensities, not relevances of the form x_n * g_n (see
+#: from_input_map).
+INTENSITY = frozenset({"saliency", "grad_cam"})
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "saliency": {},
@@ -208,7 +214,7 @@ class Explainer:
                 counter.close()
             total_time += time.perf_counter() - start
             total_rows += counter.rows
-            kind = "intensity" if self.name in _INTENSITY else "relevance"
+            kind = "intensity" if self.name in INTENSITY else "relevance"
             grid = bound.to_map(attr, kind)
             if grid is not None:  # None: Samples without an STFT, no time-frequency map
                 extra["relevance_map"] = grid[0]
