@@ -11,7 +11,7 @@ import torch
 import yaml
 from conftest import TINY_DATA
 
-from tests.helpers import run_killed
+from tests.helpers import lexicographic_best, run_killed, validation_epochs
 
 
 def _metrics(run_dir: Path) -> dict:
@@ -54,18 +54,50 @@ def test_unknown_experiment_is_rejected(run_fit):
     assert "no_such_experiment" in proc.stderr
 
 
-def test_interrupted_run_resumes_to_the_same_result(run_fit, tmp_path):
-    args = ["config=blackbox_events", *TINY_DATA, "trainer.max_epochs=4", "logger=csv"]
+# Constant lr 0.05 on tiny data: validation accuracy rises, falls and ties, so the best
+# epoch (6) comes well before the end and epochs tie on the monitor (known from the log).
+UNSTABLE = [*TINY_DATA, "logger=csv", "model.optimizer.lr=0.05", "model.optimizer.scheduler=none"]
+
+
+def test_killed_run_resumes_from_its_last_epoch_not_its_best(run_fit, tmp_path):
+    args = [*UNSTABLE, "trainer.max_epochs=10"]
     full, crashed = tmp_path / "full", tmp_path / "crashed"
     run_fit(*args, f"hydra.run.dir={full}")
+    rows = validation_epochs(full, 10)
+    assert lexicographic_best({e: r for e, r in rows.items() if e < 8}, "val/acc") < 7
 
-    last = run_killed(run_fit, args, crashed, epoch=2, batch=2)  # in the middle of epoch 3
-    assert torch.load(last, weights_only=True)["epoch"] == 1
+    last = run_killed(run_fit, args, crashed, epoch=8, batch=2)  # best epoch long past
+    assert torch.load(last, weights_only=True)["epoch"] == 7  # the last finished epoch
+    best = next((crashed / "checkpoints").glob("best-epoch*.ckpt"))
+    assert torch.load(best, weights_only=True)["epoch"] < 7  # ... kept apart from the best
 
-    run_fit(*args, f"ckpt_path={last}")  # continues in the crashed run's directory
+    record = tmp_path / "resumed_epochs.txt"
+    resume = [
+        "+callbacks.count._target_=tests.helpers.RecordEpochs",
+        f"+callbacks.count.path={record}",
+    ]
+    run_fit(*args, f"ckpt_path={last}", *resume)  # continues in the crashed run's directory
+    assert record.read_text().split() == ["8", "9"]  # only the epochs that were left
     a, b = _metrics(full), _metrics(crashed)
     assert a["val"] == b["val"] and a["test"] == b["test"]
-    assert a["best_epoch"] == b["best_epoch"]
+    assert a["best_epoch"] == b["best_epoch"] == lexicographic_best(rows, "val/acc")
+
+
+def test_epochs_tied_on_the_monitor_are_decided_by_validation_loss(run_fit, tmp_path):
+    run_dir = tmp_path / "run"
+    cosine = [*UNSTABLE, "model.optimizer.scheduler=cosine", "trainer.max_epochs=6"]
+    run_fit(*cosine, f"hydra.run.dir={run_dir}")
+    m = _metrics(run_dir)
+    rows = validation_epochs(run_dir, m["epochs_trained"])
+    top = max(r["val/acc"] for r in rows.values())
+    tied = sorted(e for e, r in rows.items() if r["val/acc"] == top)
+    assert len(tied) >= 2  # the best accuracy is reached twice (epochs 3 and 5 here) ...
+    assert rows[tied[-1]]["val/loss"] < rows[tied[0]]["val/loss"]  # ... later with less loss
+    assert m["best_epoch"] == lexicographic_best(rows, "val/acc") == tied[-1]
+    kept = rows[m["best_epoch"]]
+    assert m["monitor_value"] == top
+    assert (m["tiebreak"], m["tiebreak_value"]) == ("val/loss", kept["val/loss"])
+    assert m["val"]["loss"] == kept["val/loss"]  # the reported figures are the kept epoch's
 
 
 def test_multirun_gives_each_job_its_own_run_dir(run_fit, tmp_path):

@@ -13,10 +13,22 @@ from train.tasks import Task, summarise
 
 
 class StagedSteps(L.LightningModule):
-    """Routes Lightning's train / val / test steps to one ``_step(batch, stage)``."""
+    """Routes Lightning's train / val / test steps to one ``_step(batch, stage)``, and keeps
+    the parts named by ``frozen_modules()`` frozen while the others train."""
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         raise NotImplementedError
+
+    def frozen_modules(self) -> list[nn.Module]:
+        """Parts that must not change while this module trains (none by default)."""
+        return []
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        # Lightning's loops restore every submodule's ``training`` flag directly after each
+        # validation (``_ModuleMode``), bypassing any ``train()`` override, so eval mode is
+        # re-asserted before every step: no batch-norm statistic or dropout mask moves.
+        for part in self.frozen_modules():
+            part.eval()
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")
@@ -53,7 +65,8 @@ class EpochMetricsSteps(StagedSteps):
         self._log_epoch("test")
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        params = [p for p in self.parameters() if p.requires_grad]  # frozen parts left out
+        return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
 
     def on_train_epoch_start(self) -> None:
         apply_epoch_lr(self, self.lr, self.scheduler)

@@ -6,10 +6,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanMetric
 
+from evaluate.metrics.agreement import reconstruction_error
 from interp_models.nmf.interpreter import NMFInterpreter
-from train.modules import StagedSteps
-from train.schedule import apply_epoch_lr
+from train.modules import EpochMetricsSteps
 
 REGIMES = ("posthoc", "joint")
 
@@ -19,7 +21,7 @@ def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torc
     return -(target_probs * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
-class NMFInterpreterModule(StagedSteps):
+class NMFInterpreterModule(EpochMetricsSteps):
     """Trains an ``NMFInterpreter``.
 
     ``posthoc``: the classifier is frozen (weights and batch-norm statistics); the loss is
@@ -31,8 +33,11 @@ class NMFInterpreterModule(StagedSteps):
 
     Logged per stage: ``fidelity_top1`` / ``fidelity_top3`` (agreement with the
     classifier's prediction, never the label), ``acc`` (interpreter head vs label),
-    ``clf_acc``, ``recon_mse``, ``h_l1``. Monitor: ``val/fidelity_top1`` post-hoc,
-    ``val/acc`` joint.
+    ``clf_acc``, ``recon_mse``, ``recon_relative`` (``||W H - S||^2 / ||S||^2`` per clip),
+    ``h_l1``, and ``selection``, the checkpoint monitor: the head's agreement (fidelity
+    top-1 post-hoc, label accuracy joint) times ``max(0, 1 - recon_relative)``, the share
+    of the input the dictionary explains. An interpreter must do both jobs to be kept: one
+    whose reconstruction is no better than zero scores 0 however faithful its head.
     """
 
     def __init__(
@@ -62,26 +67,32 @@ class NMFInterpreterModule(StagedSteps):
         }
         if regime == "posthoc":
             self.model.classifier.requires_grad_(False)
+        # Epoch means behind ``selection`` (torchmetrics: synced across DDP ranks).
+        self.selection_parts = nn.ModuleDict(
+            {
+                f"{stage}_{part}": MeanMetric()
+                for stage in ("train", "val", "test")
+                for part in ("agreement", "recon_relative")
+            }
+        )
         self.save_hyperparameters(hparams or {})
 
     @property
     def monitor(self) -> str:
-        return "val/fidelity_top1" if self.regime == "posthoc" else "val/acc"
+        return "val/selection"
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.regime == "posthoc":
-            self.model.classifier.eval()  # frozen batch-norm statistics too
-        return self
+    def frozen_modules(self) -> list[nn.Module]:
+        return [self.model.classifier] if self.regime == "posthoc" else []
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         x, spec, y = batch["x"], batch["spec"], batch["y"]
         out = self.model(x)
         noise = self.model.is_noise
         clf_probs = torch.softmax(out.clf_logits.detach(), dim=1)
+        recon = self.model.reconstruct(out.H)
         losses = {
             "fidelity": soft_cross_entropy(out.logits, clf_probs),
-            "reconstruction": F.mse_loss(self.model.reconstruct(out.H), spec),
+            "reconstruction": F.mse_loss(recon, spec),
             # Separate weights for signal and noise components (same by default): a cheaper
             # noise part lets the background go to the components never reported relevant.
             "sparsity": out.H[:, ~noise].abs().mean() if (~noise).any() else out.H.new_zeros(()),
@@ -91,16 +102,18 @@ class NMFInterpreterModule(StagedSteps):
             losses["label"] = F.cross_entropy(out.logits, y)
             losses["classifier"] = F.cross_entropy(out.clf_logits, y)
         loss = sum(self.weights.get(k, 1.0) * v for k, v in losses.items())
-        clf_pred = out.clf_logits.argmax(dim=1)
+        pred, clf_pred = out.logits.argmax(dim=1), out.clf_logits.argmax(dim=1)
         top3 = out.logits.topk(min(3, out.logits.shape[1]), dim=1).indices
+        relative = reconstruction_error(recon.detach(), spec)["relative"]
         values = {
             "loss": loss,
             **{f"loss_{k}": v for k, v in losses.items()},
-            "fidelity_top1": (out.logits.argmax(dim=1) == clf_pred).float().mean(),
+            "fidelity_top1": (pred == clf_pred).float().mean(),
             "fidelity_top3": (top3 == clf_pred[:, None]).any(dim=1).float().mean(),
-            "acc": (out.logits.argmax(dim=1) == y).float().mean(),
+            "acc": (pred == y).float().mean(),
             "clf_acc": (clf_pred == y).float().mean(),
             "recon_mse": losses["reconstruction"],
+            "recon_relative": relative.mean(),
             "h_l1": out.H.abs().mean(),
         }
         self.log_dict(
@@ -111,11 +124,17 @@ class NMFInterpreterModule(StagedSteps):
             prog_bar=False,
             sync_dist=True,
         )
+        agreement = (pred == (clf_pred if self.regime == "posthoc" else y)).float()
+        self.selection_parts[f"{stage}_agreement"].update(agreement)
+        self.selection_parts[f"{stage}_recon_relative"].update(relative)
         return loss
 
-    def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
-
-    def on_train_epoch_start(self) -> None:
-        apply_epoch_lr(self, self.lr, self.scheduler)
+    def _log_epoch(self, stage: str) -> None:
+        agreement = self.selection_parts[f"{stage}_agreement"]
+        relative = self.selection_parts[f"{stage}_recon_relative"]
+        if agreement.update_count == 0:
+            return
+        score = agreement.compute() * (1 - relative.compute()).clamp(min=0)
+        agreement.reset()
+        relative.reset()
+        self.log(f"{stage}/selection", score, prog_bar=stage == "val")

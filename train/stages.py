@@ -16,21 +16,27 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, RichProgressBar
 from omegaconf import DictConfig
 
 from train.callbacks import EpochSeed
+from train.checkpoints import EpochCheckpoints
 from train.loggers import build_loggers, finish
 
 
 @dataclass
 class StageResult:
+    """A finished stage: the kept checkpoint, what chose it, and its scores."""
+
     best_checkpoint: str
     best_epoch: int
     epochs_trained: int
     monitor: str
     val: dict[str, float]
     test: dict[str, float]
+    monitor_value: float | None = None  # the kept epoch's validation values (None: not
+    tiebreak: str | None = None  # recorded, in a stage.json written before they were)
+    tiebreak_value: float | None = None
 
 
 def _strip(values: dict[str, float], prefix: str) -> dict[str, float]:
@@ -62,12 +68,15 @@ def fit_stage(
     final: bool = True,
     max_epochs: int | None = None,
     callbacks: list[Callback] | None = None,
+    tiebreak: str | None = "val/loss",
 ) -> StageResult:
     """Train ``module`` (monitor ``module.monitor``) in ``stage_dir``, or reuse a finished stage.
 
+    The kept epoch is the best on ``module.monitor`` (``mode``); among epochs equal on it,
+    the lower ``tiebreak`` (validation loss) wins (``train.checkpoints.EpochCheckpoints``).
     With ``cfg.ckpt_path`` set (a resumed run), the stage continues from its own
-    ``last.ckpt``; ``final`` marks the run's last stage, which alone may continue from a
-    checkpoint file that belongs to no run directory.
+    ``last.ckpt``, written after every finished epoch; ``final`` marks the run's last
+    stage, which alone may continue from a checkpoint file that belongs to no run directory.
 
     The best checkpoint's validation and test metrics are returned; the test split is
     evaluated only here, once, on the checkpoint chosen on validation.
@@ -79,15 +88,8 @@ def fit_stage(
         module.load_state_dict(state["state_dict"])
         return result
     stage_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = ModelCheckpoint(
-        dirpath=stage_dir / "checkpoints",
-        # No "=" in the name: Hydra overrides like classifier_ckpt=<path> would need quoting.
-        filename="best-epoch{epoch:03d}",
-        auto_insert_metric_name=False,
-        monitor=module.monitor,
-        mode=mode,
-        save_top_k=1,
-        save_last=True,
+    checkpoint = EpochCheckpoints(
+        stage_dir / "checkpoints", monitor=module.monitor, mode=mode, tiebreak=tiebreak
     )
     all_callbacks: list[Callback] = [checkpoint, EpochSeed(cfg.seed), *(callbacks or [])]
     all_callbacks += [instantiate(c) for c in cfg.callbacks.values()]
@@ -116,13 +118,17 @@ def fit_stage(
         test = trainer.test(module, **kw)[0]
     finally:
         finish(loggers)
+    chosen = checkpoint.summary()
     result = StageResult(
         best_checkpoint=str(Path(best).resolve()),
-        best_epoch=int(Path(best).stem.removeprefix("best-epoch").split("-")[0]),
+        best_epoch=chosen["best_epoch"],
         epochs_trained=trainer.current_epoch,
         monitor=module.monitor,
         val=_strip(val, "val/"),
         test=_strip(test, "test/"),
+        monitor_value=chosen["monitor_value"],
+        tiebreak=chosen["tiebreak"],
+        tiebreak_value=chosen["tiebreak_value"],
     )
     if trainer.is_global_zero:
         done.write_text(json.dumps(asdict(result), indent=2) + "\n")
