@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
+import pytest
 import soundfile as sf
+import torch
 from conftest import ROOT, TINY_DATA
 
-from tests.helpers import run_killed
+from tests.helpers import (
+    assert_same_state,
+    lexicographic_best,
+    run_killed,
+    state_under,
+    validation_epochs,
+)
 
 NMF_TINY = [
     *TINY_DATA,
@@ -39,6 +49,35 @@ EXPLANATION_METRICS = {
 }
 
 
+def assert_explains_the_reported_classifier(run_dir: Path, m: dict) -> None:
+    """The classifier inside every interpreter checkpoint is bit-identical (parameters and
+    every buffer) to the classifier stage's kept checkpoint, the dictionary to the run's
+    ``dictionary.npz``, and both stages report the same classifier test accuracy."""
+    kept = state_under(run_dir / m["classifier"]["best_checkpoint"], "net.")
+    for ckpt in (run_dir / "checkpoints").glob("*.ckpt"):
+        assert_same_state(kept, state_under(ckpt, "model.classifier."))
+        W = state_under(ckpt, "model.")["W"]
+        assert torch.equal(W, torch.as_tensor(np.load(run_dir / "dictionary.npz")["W"]))
+    assert m["interpreter"]["test"]["clf_acc"] == pytest.approx(m["classifier"]["test"]["acc"])
+    assert m["explanations"]["test"]["clf_acc"] == pytest.approx(m["classifier"]["test"]["acc"])
+
+
+def assert_kept_epochs_follow_the_selection_rule(run_dir: Path, m: dict) -> None:
+    """Each stage keeps the epoch best on its monitor, then on validation loss; the kept
+    interpreter reconstructs its input better than zero does."""
+    stages = [("interpreter", run_dir)]
+    if "best_epoch" in m.get("classifier", {}):
+        stages.append(("classifier", run_dir / "classifier"))
+    for stage, stage_dir in stages:
+        s = m[stage]
+        rows = validation_epochs(stage_dir, s["epochs_trained"])
+        assert s["best_epoch"] == lexicographic_best(rows, s["monitor"])
+        assert s["monitor_value"] == pytest.approx(rows[s["best_epoch"]][s["monitor"]])
+        assert s["tiebreak_value"] == pytest.approx(rows[s["best_epoch"]]["val/loss"])
+    assert m["interpreter"]["val"]["recon_relative"] < 1.0
+    assert m["interpreter"]["val"]["selection"] > 0.0
+
+
 def test_posthoc_interpreter_run_and_explain_cli(run_fit, tmp_path, cache_dir):
     run_dir = tmp_path / "posthoc"
     run_fit(
@@ -49,8 +88,10 @@ def test_posthoc_interpreter_run_and_explain_cli(run_fit, tmp_path, cache_dir):
         f"hydra.run.dir={run_dir}",
     )
     m = json.loads((run_dir / "metrics.json").read_text())
-    assert m["regime"] == "posthoc" and m["interpreter"]["monitor"] == "val/fidelity_top1"
+    assert m["regime"] == "posthoc" and m["interpreter"]["monitor"] == "val/selection"
     assert m["classifier"]["monitor"] == "val/acc"
+    assert_explains_the_reported_classifier(run_dir, m)
+    assert_kept_epochs_follow_the_selection_rule(run_dir, m)
     assert (run_dir / "classifier" / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "checkpoints" / "last.ckpt").is_file() and (
         run_dir / "dictionary.npz"
@@ -93,7 +134,8 @@ def test_joint_interpreter_run(run_fit, tmp_path):
     )
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["regime"] == "joint" and "classifier" not in m
-    assert m["interpreter"]["monitor"] == "val/acc"
+    assert m["interpreter"]["monitor"] == "val/selection"
+    assert_kept_epochs_follow_the_selection_rule(run_dir, m)
     assert {"acc", "clf_acc", "fidelity_top1"} <= set(m["interpreter"]["test"])
     assert not (run_dir / "classifier").exists()
 
@@ -126,6 +168,8 @@ def test_classifier_checkpoint_from_other_audio_settings_is_refused(run_fit, tmp
     )
     m = json.loads((tmp_path / "ok" / "metrics.json").read_text())
     assert m["classifier"] == {"checkpoint": str(ckpt)}
+    frozen = state_under(tmp_path / "ok" / "checkpoints" / "last.ckpt", "model.classifier.")
+    assert_same_state(state_under(ckpt, "net."), frozen)  # the given classifier, untouched
 
 
 def test_killed_interpreter_stage_resumes_without_retraining_the_classifier(run_fit, tmp_path):
