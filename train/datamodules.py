@@ -312,14 +312,30 @@ class ClipDataModule(SplitDataModule):
     def num_outputs(self) -> int:
         return len(self.class_names)
 
+    def split_groups(self) -> dict[str, set[str]]:
+        """The record groups (AudioMNIST speaker, ESC-50 source recording) of each split."""
+        return {
+            split: {self.records[int(j)].group for j in idx}
+            for split, idx in self.split_indices.items()
+        }
+
     def summary(self) -> dict[str, Any]:
-        """What ``metrics.json`` records about the data of a run."""
+        """What ``metrics.json`` records about the data of a run.
+
+        ``groups_per_split`` counts the speakers / source recordings of each split and
+        ``groups_shared_by_splits`` lists any that leak across splits (empty when the
+        folds are group-disjoint, as both layouts' folds are).
+        """
+        groups = self.split_groups()
+        shared = {g for a in groups for b in groups if a < b for g in groups[a] & groups[b]}
         return {
             "root": str(self.dataset_root()),
             "num_clips": len(self.records),
             "num_classes": self.num_outputs,
             "class_names": list(self.class_names),
             "splits": self.split_sizes(),
+            "groups_per_split": {split: len(g) for split, g in groups.items()},
+            "groups_shared_by_splits": sorted(shared),
             "skipped_files": [{"path": p, "reason": r} for p, r in self.skipped],
         }
 

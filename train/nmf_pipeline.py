@@ -18,7 +18,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from evaluate.nmf_eval import evaluate_split, export_examples
+from evaluate.nmf_eval import evaluate_split, export_examples, localization_status
 from interp_models.audio.feature_cache import waveform_digest
 from interp_models.cache import cached_file, default_cache_dir, params_key
 from interp_models.config import construct
@@ -151,6 +151,7 @@ def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> di
         )
         for split in ("val", "test")
     }
+    out["explanations"]["localization"] = localization_status(dm, ("val", "test"))
     out["examples"] = export_examples(
         model,
         dm,
