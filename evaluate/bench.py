@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from evaluate.cli_errors import ArgumentParser, run_cli
+from evaluate.runs import load_run
 from interp_models.audio.features import Log1pSpectrogram, LogMel
 from interp_models.audio.io import load_audio
 from interp_models.blackbox.cnn import SpectrogramCNN
@@ -456,15 +458,30 @@ def quality_markdown(q: dict[str, Any] | None) -> list[str]:
     return [*lines, ""]
 
 
+def _device(name: str) -> torch.device:
+    """``--device``: a torch device this machine has."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise argparse.ArgumentTypeError(f"not a torch device: {name!r}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{name}: CUDA is not available on this machine")
+    return device
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser = ArgumentParser("python -m evaluate.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--device", type=_device, default="cuda" if torch.cuda.is_available() else "cpu"
+    )
     parser.add_argument("--out", default="benchmarks")
     parser.add_argument("--quick", action="store_true", help="small sizes (for tests)")
     parser.add_argument("--run", help="trained NMF-interpreter run: adds deletion AUC to costs")
     parser.add_argument("--clips", type=int, default=20, help="test clips for --run")
     args = parser.parse_args(argv)
-    device = torch.device(args.device)
+    if args.run:
+        load_run(args.run)  # a bad --run fails now, not after the other sections
+    device = args.device
     batch = 8 if args.quick else 32
     results = {
         "device": device_name(device),
@@ -488,4 +505,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
-from evaluate.cli_args import parse_file_and_options
+from evaluate.cli_args import index_option, parse_file_and_options
+from evaluate.cli_errors import run_cli
 from evaluate.emotion_figures import plot_effect_bars
 from evaluate.emotion_runs import load_emotion_run
-from interp_models.audio.io import load_audio
+from interp_models.audio.io import check_audio_file, load_audio
 from interp_models.emotion.models import MidLevelEmotionModel
 
 USAGE = __doc__.split("\n\n")[1]
@@ -30,6 +31,7 @@ KEYS = {"ckpt", "out", "emotion"}
 def main(argv: list[str] | None = None) -> Path:
     argv = sys.argv[1:] if argv is None else argv
     clip, opts = parse_file_and_options(argv, KEYS, "ckpt", USAGE)
+    check_audio_file(clip)
     run = load_emotion_run(opts["ckpt"])
     if not isinstance(run.model, MidLevelEmotionModel):
         raise SystemExit(f"ckpt: {run.run_dir} is a black-box (A2E) run: no intrinsic explanation")
@@ -38,9 +40,7 @@ def main(argv: list[str] | None = None) -> Path:
         clip, data["sample_rate"], int(round(data["clip_seconds"] * data["sample_rate"]))
     )
     x = run.frontend(torch.from_numpy(wave))
-    target = opts.get("emotion")
-    if target is not None:
-        target = int(target) if target.isdigit() else run.emotions.index(target)
+    target = index_option(opts, "emotion", run.emotions)
     ex = run.model.explain(x, target)
     t = int(ex.target[0])
     out = Path(opts.get("out") or run.run_dir / "explanations" / "user" / clip.stem)
@@ -84,4 +84,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

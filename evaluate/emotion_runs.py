@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 from hydra.utils import instantiate
 from torch import nn
 
+from evaluate.runs import load_checkpoint
 from interp_models.emotion.frontend import build_music_frontend
 
 
@@ -39,7 +39,7 @@ def load_emotion_run(path: str | Path, device: str = "cpu") -> EmotionRun:
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     model = instantiate(cfg["model"]["net"])
-    state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)
+    state = load_checkpoint(run_dir / "model.pt")
     model.load_state_dict(state["state_dict"])
     data = cfg["data"]
     frontend = build_music_frontend(sample_rate=data["sample_rate"], **data["features"]["x"])

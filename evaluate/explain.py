@@ -15,10 +15,11 @@ from pathlib import Path
 
 import torch
 
-from evaluate.cli_args import parse_file_and_options
+from evaluate.cli_args import float_option, index_option, parse_file_and_options
+from evaluate.cli_errors import run_cli
 from evaluate.nmf_eval import explain_clip
 from evaluate.runs import load_run
-from interp_models.audio.io import load_audio
+from interp_models.audio.io import check_audio_file, load_audio
 from interp_models.nmf.interpreter import NMFInterpreter
 
 USAGE = __doc__.split("\n\n")[1]
@@ -31,6 +32,7 @@ def parse(argv: list[str]) -> tuple[Path, dict[str, str]]:
 
 def main(argv: list[str] | None = None) -> Path:
     clip, opts = parse(sys.argv[1:] if argv is None else argv)
+    check_audio_file(clip)
     run = load_run(opts["ckpt"])
     if not isinstance(run.model, NMFInterpreter):
         raise SystemExit(f"ckpt: {run.run_dir} is not an NMF-interpreter run")
@@ -39,9 +41,8 @@ def main(argv: list[str] | None = None) -> Path:
     min_len = int(round(data["clip_seconds"] * data["sample_rate"]))
     if len(wave) < min_len:  # the classifier was trained on clips of this length
         wave = torch.nn.functional.pad(torch.from_numpy(wave), (0, min_len - len(wave))).numpy()
-    target = opts.get("target")
-    if target is not None:
-        target = int(target) if target.isdigit() else run.class_names.index(target)
+    target = index_option(opts, "target", run.class_names)
+    threshold = float_option(opts, "threshold", 0.2)
     out = Path(opts.get("out") or run.run_dir / "explanations" / "user" / clip.stem)
     record = explain_clip(
         run.model,
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> Path:
         run.frontends["spec"],
         out,
         run.class_names,
-        threshold=float(opts.get("threshold", 0.2)),
+        threshold=threshold,
         target=target,
         meta={"input_file": str(clip), "model": str(run.run_dir)},
     )
@@ -65,4 +66,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -23,9 +23,11 @@ import torch
 import yaml
 from hydra.utils import instantiate
 
-from evaluate.cli_args import parse_file_and_options
+from evaluate.cli_args import float_option, parse_file_and_options
+from evaluate.cli_errors import run_cli
 from evaluate.heart_eval import explain_recording
-from interp_models.audio.io import load_audio
+from evaluate.runs import load_checkpoint
+from interp_models.audio.io import check_audio_file, load_audio
 from interp_models.data.physionet2016 import read_segmentation
 from interp_models.heart.model import SegmentationAwareNet
 from interp_models.heart.springer import SpringerSegmenter
@@ -58,9 +60,7 @@ def load_heart_run(run_dir: str | Path) -> HeartRun:
         raise ValueError(f"run: {run_dir} is not a heart_segmentation run")
     sr = int(cfg["data"]["sample_rate"])
     net = instantiate(cfg["model"]["net"], sample_rate=sr, frame_rate=FRAME_RATE)
-    ckpt = torch.load(
-        run_dir / metrics["classifier"]["best_checkpoint"], map_location="cpu", weights_only=True
-    )
+    ckpt = load_checkpoint(run_dir / metrics["classifier"]["best_checkpoint"])
     state = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k[:4] == "net."}
     net.load_state_dict(state, strict=False)  # the reference is set below, not stored
     ref = metrics["explanation_reference"]
@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> Path:
     target = opts.get("target")
     if target not in (None, "abnormal", "normal"):
         raise SystemExit(f"target= must be abnormal or normal, got {target!r}")
+    fraction = float_option(opts, "fraction", 0.5)
+    check_audio_file(recording)
     run = load_heart_run(opts["run"])
     wave = load_audio(recording, run.sample_rate)
     n_frames = len(wave) // (run.sample_rate // FRAME_RATE)
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> Path:
         out,
         recording.stem,
         target=None if target is None else int(target == "abnormal"),
-        fraction=float(opts.get("fraction", 0.5)),
+        fraction=fraction,
         meta={"recording": str(recording), "model": str(run.run_dir), "segmentation": source},
     )
     print(f"P(abnormal) = {info['probability_abnormal']:.3f}; explaining target {info['target']}")
@@ -106,4 +108,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -50,6 +50,7 @@ import torch
 from hydra.utils import get_class
 from matplotlib.figure import Figure
 
+from evaluate.cli_errors import UsageError, run_cli
 from evaluate.figures import plot_relevance_map
 from evaluate.groupings import Bands, TFBins
 from evaluate.metrics import (
@@ -702,6 +703,12 @@ def _log_wandb(results, tables, files) -> None:
 # ----------------------------------------------------------------------------- CLI
 
 
+USAGE = (
+    "python -m evaluate.report run=<run_dir> [run=<run_dir> ...] [blackbox=<run_dir>] "
+    "[out=<dir>] [n_clips=N] [methods=a,b,...] [figure_clip=i] [n_random=R]"
+)
+
+
 def _parse(argv: list[str]) -> dict[str, Any]:
     opts: dict[str, Any] = {"run": [], "out": None, "n_clips": 20, "methods": DEFAULT_METHODS}
     opts["blackbox"] = None
@@ -709,14 +716,12 @@ def _parse(argv: list[str]) -> dict[str, Any]:
     for arg in argv:
         key, sep, value = arg.partition("=")
         if not sep or key not in opts:
-            raise SystemExit(
-                f"evaluate.report: bad argument {arg!r}; usage: python -m evaluate.report "
-                "run=<run_dir> [run=<run_dir> ...] [blackbox=<run_dir>] [out=<dir>] [n_clips=N] "
-                "[methods=a,b,...] [figure_clip=i] [n_random=R]"
-            )
+            raise UsageError(f"evaluate.report: bad argument {arg!r}", USAGE)
         if key == "run":
             opts["run"].append(value)
         elif key in ("n_clips", "figure_clip", "n_random"):
+            if not value.isdigit():
+                raise UsageError(f"evaluate.report: {key}= must be a whole number, got {value!r}")
             opts[key] = int(value)
         elif key == "methods":
             opts[key] = tuple(m for m in value.split(",") if m)
@@ -798,4 +803,4 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

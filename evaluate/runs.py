@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,27 @@ def _run_dir(path: Path) -> Path:
     raise FileNotFoundError(
         f"ckpt: {path} is not inside a finished run (config.yaml + metrics.json)"
     )
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` on CPU.
+
+    Raises
+    ------
+    ValueError naming the file if it is not a checkpoint of tensors (truncated, corrupt,
+    not a checkpoint); ``FileNotFoundError`` if it does not exist.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError) as exc:
+        raise ValueError(f"{path}: not a readable checkpoint ({_reason(exc)})") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """The gist of torch.load's (long) error message."""
+    text = str(exc).rpartition("WeightsUnpickler error:")[2]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0].split(". ")[0] if lines else f"{type(exc).__name__}: empty or truncated"
 
 
 def load_run(path: str | Path, device: str = "cpu") -> LoadedRun:
@@ -72,7 +94,7 @@ def load_run(path: str | Path, device: str = "cpu") -> LoadedRun:
     else:
         raise ValueError(f"pipeline {cfg['pipeline']!r} of {run_dir} cannot be loaded")
     ckpt_path = Path(path) if str(path).endswith(".ckpt") else run_dir / ckpt_file
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
+    state = load_checkpoint(ckpt_path)["state_dict"]
     model.load_state_dict(
         {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
     )

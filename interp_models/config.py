@@ -16,7 +16,9 @@ def construct(
 
     Raises
     ------
-    ValueError naming the offending key as ``prefix.key`` and the accepted keys.
+    ValueError naming the offending key as ``prefix.key`` and the accepted keys; a plain
+    ``ValueError`` from ``factory`` (a bad value) gets ``prefix`` put in front, if its
+    message does not start with it already.
     """
     params = inspect.signature(factory).parameters
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -25,4 +27,9 @@ def construct(
         if unknown:
             allowed = ", ".join(k for k in params if k not in extra)
             raise ValueError(f"{prefix}.{unknown[0]}: unknown config key (accepted: {allowed})")
-    return factory(**section, **extra)
+    try:
+        return factory(**section, **extra)
+    except ValueError as exc:
+        if type(exc) is not ValueError or str(exc).startswith(prefix):
+            raise
+        raise ValueError(f"{prefix}: {exc}") from exc

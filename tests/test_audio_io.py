@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from interp_models.audio.io import AudioReadError, load_audio, write_audio
+from interp_models.audio.io import AudioReadError, check_audio_file, load_audio, write_audio
 
 
 def _sine(freq: float, sr: int, seconds: float, amp: float = 0.5) -> np.ndarray:
@@ -144,3 +145,75 @@ def test_write_audio_rejects_non_finite(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="non-finite"):
         write_audio(tmp_path / "x.wav", wave, 16000)
     assert not (tmp_path / "x.wav").exists()
+
+
+def _truncate(path: Path, n_bytes: int) -> None:
+    path.write_bytes(path.read_bytes()[:-n_bytes])
+
+
+@pytest.mark.parametrize(("subtype", "width"), [("PCM_16", 2), ("FLOAT", 4)])
+def test_truncated_wav_warns_and_gives_the_samples_present(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, subtype: str, width: int
+) -> None:
+    path = tmp_path / "cut_clip.wav"
+    sf.write(path, _sine(440.0, 16000, 1.0), 16000, subtype=subtype)
+    whole, _ = sf.read(path, dtype="float32")
+    with caplog.at_level(logging.WARNING, logger="interp_models.audio.io"):
+        assert len(load_audio(path, 16000)) == 16000
+    assert not caplog.records  # a complete file is read silently
+
+    _truncate(path, 1001)
+    present = 16000 - -(-1001 // width)  # a partial last sample is dropped
+    with caplog.at_level(logging.WARNING, logger="interp_models.audio.io"):
+        wave = load_audio(path, 16000)
+    np.testing.assert_array_equal(wave, whole[:present])
+    [record] = caplog.records
+    assert str(path) in record.getMessage()
+    assert f"promises 16000 samples, the file holds {present}" in record.getMessage()
+
+
+def test_truncated_wav_keeps_num_samples_padding(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "cut.wav"
+    sf.write(path, _sine(440.0, 16000, 0.5), 16000, subtype="PCM_16")
+    _truncate(path, 2000)  # 1000 of 8000 samples gone
+    with caplog.at_level(logging.WARNING, logger="interp_models.audio.io"):
+        wave = load_audio(path, 16000, num_samples=8000)
+    assert wave.shape == (8000,) and not wave[7000:].any() and wave[:7000].any()
+    assert "the file holds 7000" in caplog.text
+
+
+def test_truncated_flac_is_read_up_to_the_break(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """libsndfile raises on a FLAC stream that breaks off; the frames before it are kept."""
+    path = tmp_path / "cut.flac"
+    sf.write(path, _sine(440.0, 16000, 2.0), 16000, subtype="PCM_16")
+    whole, _ = sf.read(path, dtype="float32")
+    _truncate(path, 2000)
+    with caplog.at_level(logging.WARNING, logger="interp_models.audio.io"):
+        wave = load_audio(path, 16000)
+    assert 0 < len(wave) < 32000
+    np.testing.assert_array_equal(wave, whole[: len(wave)])
+    assert f"{path}: truncated: the header promises 32000 samples" in caplog.text
+    assert f"the file holds {len(wave)}" in caplog.text
+
+
+def test_wav_cut_inside_its_header_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "stub.wav"
+    sf.write(path, _sine(440.0, 16000, 0.1), 16000, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:44])  # header only: no sample survives
+    with pytest.raises(AudioReadError, match="stub.wav.*no audio frames of the 1600 promised"):
+        load_audio(path, 16000)
+
+
+@pytest.mark.parametrize("make", [_corrupt, _zero_bytes, None], ids=["corrupt", "empty", "missing"])
+def test_check_audio_file_rejects_what_load_audio_would(tmp_path: Path, make) -> None:
+    path = tmp_path / "clip.wav"
+    if make is not None:
+        make(path)
+    with pytest.raises(AudioReadError, match="clip.wav"):
+        check_audio_file(path)
+    sf.write(path, _sine(440.0, 16000, 0.1), 16000)
+    check_audio_file(path)

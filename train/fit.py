@@ -27,6 +27,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, read_write
 
+from evaluate.cli_errors import hydra_task, run_hydra_cli
+from evaluate.runs import load_checkpoint
 from interp_models.config import construct
 from train.builders import hparams
 from train.loggers import log_results
@@ -60,6 +62,8 @@ def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, A
     pipeline = resolve_pipeline(cfg.pipeline)
     if cfg.ckpt_path and not Path(cfg.ckpt_path).expanduser().is_file():
         raise FileNotFoundError(f"ckpt_path: no checkpoint at {cfg.ckpt_path}")
+    if cfg.ckpt_path:
+        load_checkpoint(Path(cfg.ckpt_path).expanduser())  # a corrupt file: named, here
     L.seed_everything(cfg.seed, workers=True)
 
     data = dict(resolved["data"])
@@ -132,6 +136,7 @@ def _write_rank_zero(path: Path, text: str) -> None:
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="fit")
+@hydra_task
 def main(cfg: DictConfig) -> None:
     environ = dict(os.environ)
     try:
@@ -150,4 +155,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra_cli(main)

@@ -33,6 +33,7 @@ from interp_models.data.physionet2016 import (
     read_segmentation,
 )
 from interp_models.data.synth_pcg import SynthPCGConfig, ensure_pcg
+from interp_models.errors import NoUsableDataError
 from interp_models.heart.states import FRAME_RATE
 from train.datamodules import (
     EpochSeededSampler,
@@ -243,7 +244,7 @@ class HeartDataModule(SplitDataModule):
             kept.append(rec)
             waves.append(out)
         if not kept:
-            raise RuntimeError(f"no readable recording under {root}")
+            raise NoUsableDataError(f"no readable recording under {root}")
         log_skipped(self.skipped)
         self.records, self.waves = kept, waves
         self.n_frames = [len(w) // self.hop for w in waves]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -9,12 +10,19 @@ import librosa
 import numpy as np
 import soundfile as sf
 
+from interp_models.errors import InputError
+
+log = logging.getLogger(__name__)
+
 # Extensions libsndfile decodes itself; for these its verdict on a file is final, so a
 # corrupt .wav is reported at once instead of being handed on to audioread.
 _SNDFILE_EXTENSIONS = frozenset(f".{fmt.lower()}" for fmt in sf.available_formats())
+# Frames per read when a file breaks off mid-stream: at most this many decodable frames
+# before the break are lost.
+_SALVAGE_BLOCK = 512
 
 
-class AudioReadError(RuntimeError):
+class AudioReadError(InputError, RuntimeError):
     """An audio file could not be decoded into a usable waveform.
 
     Attributes
@@ -29,14 +37,67 @@ class AudioReadError(RuntimeError):
         super().__init__(f"cannot read audio file {str(self.path)!r}: {reason}")
 
 
+def _riff_promised_frames(path: Path) -> int | None:
+    """Frames the ``data`` chunk of a RIFF/WAVE header promises; None if not a plain WAV
+    header (RF64, streaming placeholder sizes, no ``fmt``/``data`` chunk)."""
+    with path.open("rb") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        block_align = 0
+        while len(chunk := f.read(8)) == 8:
+            size = int.from_bytes(chunk[4:], "little")
+            if chunk[:4] == b"data":
+                return size // block_align if block_align and size != 0xFFFFFFFF else None
+            pad = size % 2  # chunks are padded to an even size
+            if chunk[:4] == b"fmt " and size >= 14:
+                block_align = int.from_bytes(f.read(size)[12:14], "little")
+                size = 0
+            f.seek(size + pad, 1)
+    return None
+
+
+def _read_frames(f: sf.SoundFile) -> tuple[np.ndarray, bool]:
+    """All frames of ``f``, or if decoding breaks off, the frames before the break; and
+    whether it broke off."""
+    try:
+        return f.read(dtype="float32", always_2d=True), False
+    except sf.SoundFileError:
+        f.seek(0)
+        blocks = []
+        try:
+            for block in f.blocks(_SALVAGE_BLOCK, dtype="float32", always_2d=True):
+                blocks.append(block)
+        except sf.SoundFileError:
+            pass
+        if not blocks:
+            raise
+        return np.concatenate(blocks), True
+
+
+def _read_sndfile(path: Path) -> tuple[np.ndarray, int]:
+    """Decode a libsndfile format, warning (naming the file) if it holds fewer frames than
+    its header promises: a WAV's ``data`` chunk (libsndfile clamps its own count to the
+    file), or the frame count of a stream that breaks off (e.g. FLAC)."""
+    try:
+        with sf.SoundFile(path) as f:
+            data, broke_off = _read_frames(f)
+            riff = _riff_promised_frames(path) if f.format in ("WAV", "WAVEX") else None
+            promised, sr = max(f.frames if broke_off else 0, riff or 0), f.samplerate
+    except (sf.SoundFileError, RuntimeError, ValueError) as exc:
+        raise AudioReadError(path, f"unreadable or corrupt ({exc})") from exc
+    if 0 < len(data) < promised:
+        msg = "%s: truncated: the header promises %d samples, the file holds %d (reading those)"
+        log.warning(msg, path, promised, len(data))
+    elif len(data) == 0 and promised:
+        raise AudioReadError(path, f"truncated: no audio frames of the {promised} promised")
+    return data, int(sr)
+
+
 def _read_native(path: Path) -> tuple[np.ndarray, int]:
     """Decode ``path`` to a (frames, channels) float32 array and its sample rate."""
     if path.suffix.lower() in _SNDFILE_EXTENSIONS:
-        try:
-            data, sr = sf.read(path, dtype="float32", always_2d=True)
-        except (sf.SoundFileError, RuntimeError, ValueError) as exc:
-            raise AudioReadError(path, f"unreadable or corrupt ({exc})") from exc
-        return data, int(sr)
+        return _read_sndfile(path)
     try:
         # librosa warns that it fell back to audioread; that is the expected path here.
         with warnings.catch_warnings(action="ignore"):
@@ -47,6 +108,33 @@ def _read_native(path: Path) -> tuple[np.ndarray, int]:
     # librosa returns (samples,) or (channels, samples)
     data = wave[:, None] if wave.ndim == 1 else wave.T
     return data, int(sr)
+
+
+def check_audio_file(path: str | Path) -> None:
+    """Fail early, before loading a model for it, if ``path`` cannot be an audio file.
+
+    Raises
+    ------
+    AudioReadError
+        Missing, not a regular file, empty, or (for libsndfile's formats) a header
+        libsndfile rejects.
+    """
+    path = Path(path)
+    _check_exists(path)
+    if path.suffix.lower() in _SNDFILE_EXTENSIONS:
+        try:
+            sf.info(path)
+        except (sf.SoundFileError, RuntimeError, ValueError) as exc:
+            raise AudioReadError(path, f"unreadable or corrupt ({exc})") from exc
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise AudioReadError(path, "file does not exist")
+    if not path.is_file():
+        raise AudioReadError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise AudioReadError(path, "empty file (0 bytes)")
 
 
 def load_audio(path: str | Path, sample_rate: int, num_samples: int | None = None) -> np.ndarray:
@@ -61,7 +149,9 @@ def load_audio(path: str | Path, sample_rate: int, num_samples: int | None = Non
 
     Returns
     -------
-    1-D float32 array. Channels are averaged. All-zero (silent) files are valid.
+    1-D float32 array. Channels are averaged. All-zero (silent) files are valid. A
+    truncated file (fewer samples than its header promises) gives the samples present,
+    with a logged warning naming the file and both counts.
 
     Raises
     ------
@@ -73,13 +163,7 @@ def load_audio(path: str | Path, sample_rate: int, num_samples: int | None = Non
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     if num_samples is not None and num_samples < 0:
         raise ValueError(f"num_samples must be non-negative, got {num_samples}")
-    if not path.exists():
-        raise AudioReadError(path, "file does not exist")
-    if not path.is_file():
-        raise AudioReadError(path, "not a regular file")
-    if path.stat().st_size == 0:
-        raise AudioReadError(path, "empty file (0 bytes)")
-
+    _check_exists(path)
     data, file_rate = _read_native(path)
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise AudioReadError(path, "no audio frames")

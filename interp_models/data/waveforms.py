@@ -15,6 +15,7 @@ import numpy as np
 from interp_models.audio.io import AudioReadError, load_audio
 from interp_models.cache import cached_array, params_key
 from interp_models.data.records import ClipRecord
+from interp_models.errors import NoUsableDataError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def _decode(
 
     if not kept:
         first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
-        raise RuntimeError(f"all {len(records)} audio files failed to decode{first}")
+        raise NoUsableDataError(f"all {len(records)} audio files failed to decode{first}")
     waves = out if len(kept) == len(records) else out[kept]
     return waves, kept, skipped
 
@@ -108,8 +109,8 @@ def load_waveforms(
     ------
     AudioReadError
         A file is bad and ``on_bad_file="raise"``.
-    RuntimeError
-        Every file is bad.
+    NoUsableDataError
+        Every file is bad (a ``RuntimeError``).
     """
     if on_bad_file not in ON_BAD_FILE:
         raise ValueError(
