@@ -93,7 +93,7 @@ class EpochCheckpoints(Checkpoint):
         # Every rank must take the same decision: each then joins save_checkpoint's barrier.
         if trainer.strategy.reduce_boolean_decision(better, all=True):
             self._save_best(trainer, monitor, tiebreak)
-        trainer.save_checkpoint(self.last_model_path)
+        trainer.save_checkpoint(self.last_model_path, weights_only=False)
 
     def _save_best(self, trainer: L.Trainer, monitor: float, tiebreak: float) -> None:
         previous = self.best_model_path
@@ -104,7 +104,7 @@ class EpochCheckpoints(Checkpoint):
             "monitor_value": monitor,
             "tiebreak_value": tiebreak,
         }
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # full state: resumable too
         if previous and previous != str(path):
             trainer.strategy.remove_checkpoint(previous)
 
