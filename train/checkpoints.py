@@ -48,10 +48,11 @@ class EpochCheckpoints(Checkpoint):
     tiebreak, tiebreak_mode : decides between epochs equal on ``monitor`` (default: the
         lower ``val/loss``); ``None`` keeps the earliest of equal epochs.
 
-    Both files are written when validation ends during fitting, like ``ModelCheckpoint``,
-    so a run resumed from ``last.ckpt`` continues at the next epoch. The kept epoch and its
-    values are part of the callback's state, saved in every checkpoint, so a resumed run
-    goes on comparing against the same best.
+    Both files are written at the end of each training epoch, after that epoch's validation
+    (as ``ModelCheckpoint`` does with one validation per epoch), so a run resumed from
+    ``last.ckpt`` starts the next epoch; an epoch without validation updates only
+    ``last.ckpt``. The kept epoch and its values are part of the callback's state, saved in
+    every checkpoint, so a resumed run goes on comparing against the same best.
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class EpochCheckpoints(Checkpoint):
         self.tiebreak, self.tiebreak_mode = tiebreak, tiebreak_mode
         self._signs = (_sign(mode), _sign(tiebreak_mode))
         self.best: dict[str, Any] = {}  # epoch, path, monitor and tie-break values
+        self._validated_epoch: int | None = None  # the last epoch whose validation ran
 
     @property
     def best_model_path(self) -> str:
@@ -80,8 +82,18 @@ class EpochCheckpoints(Checkpoint):
         return (self._signs[0] * monitor, self._signs[1] * tiebreak)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
-            return
+        if not trainer.sanity_checking and trainer.state.fn == TrainerFn.FITTING:
+            self._validated_epoch = trainer.current_epoch
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # After the module's own epoch-end hook (Lightning calls checkpoint callbacks last),
+        # as ModelCheckpoint does: a run resumed from here starts the next epoch afresh.
+        if self._validated_epoch == trainer.current_epoch:
+            self._consider(trainer)
+        trainer.save_checkpoint(self.last_model_path, weights_only=False)
+
+    def _consider(self, trainer: L.Trainer) -> None:
+        """Keep this epoch if its (monitor, tie-break) beats the kept one's."""
         metrics = trainer.callback_metrics
         if self.monitor not in metrics:
             raise KeyError(f"checkpoint monitor {self.monitor!r} was not logged in validation")
@@ -93,7 +105,6 @@ class EpochCheckpoints(Checkpoint):
         # Every rank must take the same decision: each then joins save_checkpoint's barrier.
         if trainer.strategy.reduce_boolean_decision(better, all=True):
             self._save_best(trainer, monitor, tiebreak)
-        trainer.save_checkpoint(self.last_model_path, weights_only=False)
 
     def _save_best(self, trainer: L.Trainer, monitor: float, tiebreak: float) -> None:
         previous = self.best_model_path
