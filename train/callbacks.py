@@ -12,8 +12,8 @@ class EpochSeed(L.Callback):
     At every epoch start it re-seeds all RNGs (dropout, augmentation) and sets the epoch of
     the training sampler, so a run resumed from an end-of-epoch checkpoint reproduces the
     uninterrupted run exactly. The sampler epoch is set here rather than left to Lightning,
-    which passes its count of *processed* epochs: that count lags by one after resuming
-    from a checkpoint written at the end of validation.
+    which passes its count of *processed* epochs, a count that can lag the current epoch
+    after a resume.
     """
 
     def __init__(self, seed: int):

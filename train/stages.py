@@ -34,8 +34,9 @@ class StageResult:
     monitor: str
     val: dict[str, float]
     test: dict[str, float]
-    monitor_value: float | None = None  # the kept epoch's validation values (None: not
-    tiebreak: str | None = None  # recorded, in a stage.json written before they were)
+    # The kept epoch's validation values; None in a stage.json written before they were.
+    monitor_value: float | None = None
+    tiebreak: str | None = None
     tiebreak_value: float | None = None
 
 
