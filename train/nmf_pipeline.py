@@ -14,11 +14,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from evaluate.nmf_eval import evaluate_split, export_examples, localization_status
+from evaluate.runs import load_checkpoint
 from interp_models.audio.feature_cache import waveform_digest
 from interp_models.cache import cached_file, default_cache_dir, params_key
 from interp_models.config import construct
@@ -49,7 +49,7 @@ def check_frontends(dm: ClipDataModule) -> None:
 
 def load_classifier_checkpoint(module, path: str, cfg: DictConfig) -> None:
     """Load a black-box checkpoint, refusing one trained on other audio settings."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_checkpoint(path)  # a corrupt file is named
     trained = ckpt.get("hyper_parameters", {}).get("data", {})
     for key in ("sample_rate", "clip_seconds"):
         if key in trained and trained[key] != cfg.data[key]:

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, RichProgressBar
 from omegaconf import DictConfig
 
+from evaluate.runs import load_checkpoint
 from train.callbacks import EpochSeed
 from train.checkpoints import EpochCheckpoints
 from train.loggers import build_loggers, finish
@@ -85,7 +85,7 @@ def fit_stage(
     done = stage_dir / "stage.json"
     if done.exists():  # finished in an earlier attempt of this run: reuse its best weights
         result = StageResult(**json.loads(done.read_text()))
-        state = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
+        state = load_checkpoint(result.best_checkpoint)
         module.load_state_dict(state["state_dict"])
         return result
     stage_dir.mkdir(parents=True, exist_ok=True)
