@@ -100,8 +100,8 @@ def bench_posthoc(clf, interp, x, device, quick: bool) -> dict[str, Any]:
     """Each post-hoc method's cost per clip and model evaluations, relative to the intrinsic
     explanation of the same clips. KernelShap and occlusion run over 8 bands x 16 time
     divisions, the gradient methods over single log-mel bins."""
-    from evaluate.groupings import Bands
     from evaluate.posthoc import build_explainer
+    from evaluate.posthoc.groupings import Bands
 
     frontend = LogMel(SR, N_FFT, HOP, x.shape[1]).to(device)
     bands = Bands(frontend, n_bands=8, n_divisions=16)  # perturbation methods: 128 groups

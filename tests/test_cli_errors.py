@@ -108,8 +108,8 @@ def clip(tmp_path_factory) -> Path:
     ("module", "args", "named"),
     [
         ("evaluate.explain", ["{clip}", "ckpt={missing}"], "ckpt: {missing} is not inside"),
-        ("evaluate.heart_explain", ["{bad}", "run={missing}"], "cannot read audio file '{bad}'"),
-        ("evaluate.emotion_explain", ["{clip}", "ckpt={missing}"], "ckpt: {missing} is not"),
+        ("evaluate.heart.explain", ["{bad}", "run={missing}"], "cannot read audio file '{bad}'"),
+        ("evaluate.emotion.explain", ["{clip}", "ckpt={missing}"], "ckpt: {missing} is not"),
         ("evaluate.report", ["run={missing}"], "{missing}/config.yaml not found"),
         ("evaluate.bench", ["--run", "{missing}"], "ckpt: {missing} is not inside"),
     ],

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from evaluate.emotion_explain import main as explain_main
-from evaluate.emotion_runs import load_emotion_run
+from evaluate.emotion.explain import main as explain_main
+from evaluate.emotion.runs import load_emotion_run
 from interp_models.emotion.models import A2E, MidLevelEmotionModel
-from train.emotion_pipeline import build_model
+from train.emotion.pipeline import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [

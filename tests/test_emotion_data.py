@@ -20,7 +20,7 @@ from interp_models.data.midlevel import (
     read_midlevel,
     read_soundtracks_ratings,
 )
-from train.emotion_data import MusicDataModule
+from train.emotion.data import MusicDataModule
 
 SR = 22050
 # The released annotations.csv: spaces after the commas, "melody", and its own column order.

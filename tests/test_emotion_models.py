@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from evaluate.emotion_figures import plot_effect_bars, plot_mapping, plot_relative_effects
-from evaluate.emotion_metrics import (
+from evaluate.emotion.figures import plot_effect_bars, plot_mapping, plot_relative_effects
+from evaluate.emotion.metrics import (
     mapping_agreement,
     pearson_per_output,
     regression_report,
@@ -19,8 +19,8 @@ from evaluate.emotion_metrics import (
 from interp_models.data.midlevel import EMOTIONS, QUALITIES
 from interp_models.emotion.frontend import LogFrequencySpectrogram, log_filterbank
 from interp_models.emotion.models import A2E, MidLevelEmotionModel
-from train.emotion_module import masked_mse
-from train.emotion_pipeline import fit_linear_map
+from train.emotion.module import masked_mse
+from train.emotion.pipeline import fit_linear_map
 
 
 def test_pearson_and_rmse_known_answers():

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from evaluate.emotion_report import (
+from evaluate.emotion.report import (
     check_same_data,
     evidence_shares,
     explained_pairs,

@@ -1,4 +1,4 @@
-"""Tests for evaluate.figures: PNGs are written, readable and of the expected size."""
+"""Tests for evaluate.reporting.figures: PNGs are written, readable and of the expected size."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from evaluate.figures import plot_component_explanation, plot_relevance_map
+from evaluate.reporting.figures import plot_component_explanation, plot_relevance_map
 
 F, T, K = 32, 40, 12
 

@@ -72,7 +72,7 @@ def test_segmentation_aware_run_scores_segmenter_model_and_explanations(heart_ru
 
 
 def test_explain_cli_reloads_the_run_and_reproduces_its_explanation(heart_run, tmp_path):
-    from evaluate.heart_explain import main
+    from evaluate.heart.explain import main
 
     example = Path(_metrics(heart_run)["examples"][0]["dir"])
     saved = json.loads((example / "explanation.json").read_text())
@@ -124,8 +124,8 @@ def test_blackbox_heart_trains_on_the_same_splits(run_fit, tmp_path):
 def test_bad_segmentation_name_and_data_are_rejected_by_key():
     from omegaconf import OmegaConf
 
-    from train.heart_datamodule import HeartDataModule
-    from train.heart_pipeline import run
+    from train.heart.data import HeartDataModule
+    from train.heart.pipeline import run
 
     cfg = OmegaConf.create({"segmentation": "manual"})
     with pytest.raises(ValueError, match="segmentation: expected one of .* got 'manual'"):

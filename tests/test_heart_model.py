@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from evaluate.heart_figures import plot_state_explanation
-from evaluate.heart_metrics import binary_scores, state_hit_rate
-from evaluate.heart_posthoc import (
+from evaluate.heart.figures import plot_state_explanation
+from evaluate.heart.metrics import binary_scores, state_hit_rate
+from evaluate.heart.posthoc import (
     posthoc_state_hits,
     relevance_by_beat_state,
     relevance_by_state,

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from evaluate.heart_posthoc import relevance_by_beat_state
-from evaluate.heart_report import (
+from evaluate.heart.posthoc import relevance_by_beat_state
+from evaluate.heart.report import (
     INTRINSIC,
     _aggregate,
     check_same_data,
@@ -123,7 +123,7 @@ def runs(run_fit, tmp_path_factory) -> tuple[Path, Path]:
 
 
 def test_report_compares_intrinsic_and_posthoc_per_state(runs, tmp_path, monkeypatch, cache_dir):
-    from evaluate.heart_explain import load_heart_run
+    from evaluate.heart.explain import load_heart_run
     from evaluate.report import main
     from interp_models.audio.io import load_audio
     from interp_models.data.physionet2016 import read_segmentation
@@ -186,7 +186,7 @@ def test_report_compares_intrinsic_and_posthoc_per_state(runs, tmp_path, monkeyp
 def test_report_refuses_a_blackbox_trained_on_other_data(runs, tmp_path):
     import yaml
 
-    from evaluate.heart_report import write_heart_report
+    from evaluate.heart.report import write_heart_report
 
     heart, bb = runs
     other = tmp_path / "bb_other"

@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from evaluate.nmf_eval import LOCALIZATION_METRICS
+from evaluate.nmf.scoring import LOCALIZATION_METRICS
 from interp_models.data.synth_music import SynthMusicConfig, generate_music
 from interp_models.data.synth_pcg import SynthPCGConfig, generate_pcg
 

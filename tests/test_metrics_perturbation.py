@@ -6,7 +6,6 @@ import pytest
 import torch
 from posthoc_helpers import LinearSpec, single_thread, tiny  # noqa: F401
 
-from evaluate.groupings import Bands, GroupView, NMFComponents, TFBins
 from evaluate.metrics import (
     curve_auc,
     deletion_curve,
@@ -16,6 +15,7 @@ from evaluate.metrics import (
     perturbation_metrics,
 )
 from evaluate.posthoc import build_explainer
+from evaluate.posthoc.groupings import Bands, GroupView, NMFComponents, TFBins
 
 SHAPE = (4, 6)
 

@@ -10,7 +10,7 @@ from captum.attr import Saliency
 from posthoc_helpers import LinearSpec, single_thread  # noqa: F401
 
 import evaluate.metrics as M  # registers the zennit stub Quantus needs
-from evaluate.groupings import GroupView
+from evaluate.posthoc.groupings import GroupView
 from interp_models.blackbox.cnn import SpectrogramCNN
 
 quantus = pytest.importorskip("quantus")

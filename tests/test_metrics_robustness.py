@@ -8,13 +8,13 @@ import pytest
 import torch
 from posthoc_helpers import LinearSpec, single_thread, tiny  # noqa: F401
 
-from evaluate.groupings import Bands, Samples, TFBins
 from evaluate.metrics import (
     average_sensitivity,
     model_parameter_randomisation,
     randomisable_layers,
 )
 from evaluate.posthoc import build_explainer
+from evaluate.posthoc.groupings import Bands, Samples, TFBins
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

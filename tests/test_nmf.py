@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from evaluate.nmf_eval import class_probs, random_components
+from evaluate.nmf.scoring import class_probs, random_components
 from interp_models.audio.features import Log1pSpectrogram, LogMel
 from interp_models.blackbox.cnn import SpectrogramCNN
 from interp_models.nmf.dictionary import Dictionary, DictionarySettings, learn_dictionary
 from interp_models.nmf.interpreter import NMFInterpreter
-from train.nmf_module import NMFInterpreterModule, soft_cross_entropy
+from train.nmf.module import NMFInterpreterModule, soft_cross_entropy
 
 
 def _known_parts(seed: int = 0, f: int = 40, k: int = 3, n: int = 30, t: int = 20):

@@ -17,7 +17,7 @@ from interp_models.data.physionet2016 import (
     read_segmentation,
 )
 from interp_models.heart.states import DIASTOLE, SYSTOLE, AbnormalEvent
-from train.heart_datamodule import HeartDataModule, collate_recordings
+from train.heart.data import HeartDataModule, collate_recordings
 
 # One cardiac cycle of 0.8 s as (duration, state); repeated to fill a recording.
 CYCLE = [(0.12, 1), (0.2, 2), (0.1, 3), (0.38, 4)]

@@ -14,8 +14,11 @@ import soundfile as sf
 import torch
 from posthoc_helpers import N_CLASSES, LinearSpec, single_thread, tiny  # noqa: F401
 
-from evaluate.dft_lrp import stft_lrp
-from evaluate.groupings import (
+from evaluate.posthoc import METHODS, build_explainer
+from evaluate.posthoc.audio import listenable, masked_inversion, write_wavs
+from evaluate.posthoc.dft_lrp import stft_lrp
+from evaluate.posthoc.export import read_explanation_json, write_explanation_json
+from evaluate.posthoc.groupings import (
     Bands,
     NMFComponents,
     Samples,
@@ -23,9 +26,6 @@ from evaluate.groupings import (
     mel_mask_to_stft,
     nnls_activations,
 )
-from evaluate.posthoc import METHODS, build_explainer
-from evaluate.posthoc.audio import listenable, masked_inversion, write_wavs
-from evaluate.posthoc.export import read_explanation_json, write_explanation_json
 from evaluate.posthoc.lrp import lrp_module
 from interp_models.blackbox.cnn import SpectrogramCNN
 from interp_models.blackbox.wavecnn import WaveformCNN

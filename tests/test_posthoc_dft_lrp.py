@@ -7,7 +7,7 @@ import pytest
 import torch
 from posthoc_helpers import single_thread  # noqa: F401
 
-from evaluate.dft_lrp import dft_lrp, energy_split, stft_lrp
+from evaluate.posthoc.dft_lrp import dft_lrp, energy_split, stft_lrp
 from interp_models.audio.features import Spectrogram
 
 SR = 8000

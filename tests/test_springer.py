@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from evaluate.heart_metrics import match_within, sound_detection
+from evaluate.heart.metrics import match_within, sound_detection
 from interp_models.audio.io import load_audio
 from interp_models.data.physionet2016 import read_physionet2016, read_segmentation
 from interp_models.data.synth_pcg import SynthPCGConfig, generate_pcg

@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 from evaluate.cli_errors import hydra_task, run_hydra_cli
 from evaluate.runs import load_checkpoint
 from interp_models.config import construct
+from interp_models.families import current_name
 from train.builders import hparams
 from train.loggers import log_results
 from train.pipelines import resolve_pipeline
@@ -67,7 +68,7 @@ def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, A
     L.seed_everything(cfg.seed, workers=True)
 
     data = dict(resolved["data"])
-    dm_class = get_class(data.pop("_target_", "train.datamodules.ClipDataModule"))
+    dm_class = get_class(current_name(data.pop("_target_", "train.datamodules.ClipDataModule")))
     dm = construct(dm_class, data, "data", cache_dir=resolved["paths"]["cache_dir"])
     dm.prepare_data()
     dm.setup()

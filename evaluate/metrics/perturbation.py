@@ -4,7 +4,7 @@ AUC, and faithfulness correlation.
 Every function works on one clip through ``forward_groups(Z)``: the model's outputs
 ``(N, C)`` for ``N`` presence vectors ``Z`` ``(N, G)`` in [0, 1] (1 keeps a group, 0
 replaces it by the grouping's baseline), as given by ``GroupView.forward_groups`` of
-``evaluate.groupings``. Scores are the softmax probability of ``target`` (``score="prob"``)
+``evaluate.posthoc.groupings``. Scores are the softmax probability of ``target`` (``score="prob"``)
 or its logit.
 
 * Deletion / insertion (Petsiuk, Das, Saenko, "RISE", BMVC 2018): groups are removed from

@@ -2,13 +2,12 @@
 
 ``build_explainer(name, model, **opts).attribute(inputs, target, grouping=...)`` returns an
 ``Explanation`` (see ``evaluate.posthoc.explainers`` for the methods and
-``evaluate.groupings`` for the groupings); ``evaluate.posthoc.audio`` makes every
+``evaluate.posthoc.groupings`` for the groupings); ``evaluate.posthoc.audio`` makes every
 explanation listenable, ``evaluate.posthoc.export`` writes it as JSON, and
-``evaluate.dft_lrp`` carries waveform relevance to the frequency and time-frequency domains.
+``evaluate.posthoc.dft_lrp`` carries waveform relevance to the frequency and time-frequency domains.
 """
 
 from evaluate import zennit_compat  # noqa: F401  (before anything imports zennit / quantus)
-from evaluate.groupings import Bands, Grouping, NMFComponents, Samples, TFBins
 from evaluate.posthoc.explainers import (
     COMPARED,
     GROUPED,
@@ -17,6 +16,7 @@ from evaluate.posthoc.explainers import (
     Explainer,
     build_explainer,
 )
+from evaluate.posthoc.groupings import Bands, Grouping, NMFComponents, Samples, TFBins
 
 __all__ = [
     "COMPARED",

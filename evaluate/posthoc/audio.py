@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from evaluate.groupings import Grouping, Samples, mel_mask_to_stft
+from evaluate.posthoc.groupings import Grouping, Samples, mel_mask_to_stft
 from interp_models.audio.io import write_audio
 from interp_models.explanation import Explanation
 

@@ -26,7 +26,7 @@ name                          captum / zennit                                  r
 ``lrp``                       zennit composites (see ``evaluate.posthoc.lrp``) input map
 ============================  ==============================================  ==========
 
-"view" methods run on the grouping's ``GroupView`` (see ``evaluate.groupings``): on the
+"view" methods run on the grouping's ``GroupView`` (see ``evaluate.posthoc.groupings``): on the
 model input with a feature mask (spectrogram bins / bands, waveform samples / segments) or
 on group presence ``z`` (NMF components; STFT bins / bands of waveform models). "input
 map" methods produce a map on the model input that the grouping aggregates (sums per
@@ -59,7 +59,7 @@ from captum.attr import (
 )
 from torch import nn
 
-from evaluate.groupings import BoundGrouping, Grouping, GroupView, Samples, TFBins
+from evaluate.posthoc.groupings import BoundGrouping, Grouping, GroupView, Samples, TFBins
 from evaluate.posthoc.lrp import lrp_attribute
 from interp_models.explanation import Explanation
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from evaluate.groupings import Grouping
+from evaluate.posthoc.groupings import Grouping
 from interp_models.explanation import Explanation
 
 __all__ = ["explanation_record", "read_explanation_json", "write_explanation_json"]

@@ -7,7 +7,7 @@ systole, S2 and diastole to ask which states drive a black box. Here any relevan
 time (per sample of the waveform, or per frame of a spectrogram, summed over frequency
 first) is mapped onto a segmentation and summed per (beat, state); the result has the
 shape of the intrinsic explanation's ``attribution`` (4,) and ``maps["beats"]``
-(n_beats, 4), so ``evaluate.heart_metrics.state_hit_rate`` scores both the same way.
+(n_beats, 4), so ``evaluate.heart.metrics.state_hit_rate`` scores both the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from evaluate.heart_metrics import state_hit_rate
+from evaluate.heart.metrics import state_hit_rate
 from interp_models.heart.states import N_STATES, beat_index
 
 

@@ -20,7 +20,7 @@ the generator on the same test clips (the first ``n_clips`` test clips with ever
   quality. Gradient methods and LRP work on single log-frequency bins, KernelShap / Lime /
   occlusion on ``N_BANDS`` bands x ``N_DIVISIONS`` time divisions. Each map is scored by
   the share of its positive relevance inside that quality's evidence region
-  (``evaluate.emotion_evidence.posthoc_evidence_share``) next to the region's area
+  (``evaluate.emotion.evidence.posthoc_evidence_share``) next to the region's area
   fraction, the share a uniform map gets (chance).
 * **the bridge**: the intrinsic model's effect of that same quality, ``W[e, q] * q(x)``,
   is a function of the input too; explaining it with the *same* methods gives a
@@ -33,7 +33,7 @@ should get relevance for *lowering* it): signed maps are multiplied by that sign
 method here except saliency is linear in the explained output, so this equals explaining
 the negated output); saliency (|gradient|) is unsigned and left as is.
 
-Outputs in ``out``: ``report.md`` and ``report.html`` (``evaluate.report_format``),
+Outputs in ``out``: ``report.md`` and ``report.html`` (``evaluate.reporting.format``),
 ``report.json`` (per-clip values), figures, and the listenable contrasts the training
 pipeline wrote under ``<run>/explanations/<song_id>/`` (re-synthesised when missing).
 """
@@ -55,23 +55,23 @@ from hydra.utils import get_class
 from matplotlib.figure import Figure
 from torch import nn
 
-from evaluate.emotion_evidence import (
+from evaluate.emotion.evidence import (
     chance_levels,
     evidence_on_input_grid,
     posthoc_evidence_share,
     true_effects,
     true_mapping_z,
 )
-from evaluate.emotion_figures import plot_effect_bars, plot_mapping, plot_relative_effects
-from evaluate.emotion_metrics import (
+from evaluate.emotion.figures import plot_effect_bars, plot_mapping, plot_relative_effects
+from evaluate.emotion.metrics import (
     mapping_agreement,
     relevance_share_in_evidence,
     top_quality_agreement,
 )
-from evaluate.emotion_runs import EmotionRun, load_emotion_run
-from evaluate.groupings import Bands, TFBins
+from evaluate.emotion.runs import EmotionRun, load_emotion_run
 from evaluate.posthoc import COMPARED, GROUPED, INTENSITY, build_explainer
-from evaluate.report_format import (
+from evaluate.posthoc.groupings import Bands, TFBins
+from evaluate.reporting.format import (
     Audio,
     Block,
     Heading,
@@ -88,6 +88,7 @@ from interp_models.blackbox.cnn import SpectrogramCNN
 from interp_models.config import construct
 from interp_models.data.synth_music import SynthMusicConfig, synthesize_clip
 from interp_models.emotion.models import A2E, MidLevelEmotionModel
+from interp_models.families import current_name
 
 __all__ = [
     "DATA_KEYS",
@@ -149,7 +150,7 @@ def explained_pairs(true_eff: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     Parameters
     ----------
     true_eff : (N, emotions, qualities) effects of the annotated qualities under the true
-        mapping (``evaluate.emotion_evidence.true_effects``).
+        mapping (``evaluate.emotion.evidence.true_effects``).
 
     Returns
     -------
@@ -185,7 +186,7 @@ def evidence_shares(relevance: torch.Tensor, masks: torch.Tensor) -> dict[str, n
     """Per clip: ``share`` of positive relevance inside the evidence mask (NaN: nothing to
     score), ``chance`` (the mask's area fraction, what a uniform map gets) and
     ``above_chance`` (share > chance). Relevance mass accuracy (Arras et al. 2022) via
-    ``evaluate.emotion_metrics.relevance_share_in_evidence``."""
+    ``evaluate.emotion.metrics.relevance_share_in_evidence``."""
     share = relevance_share_in_evidence(relevance.float(), masks).double().numpy()
     chance = masks.flatten(1).double().mean(1).numpy()
     return {"share": share, "chance": chance, "above_chance": share > chance}
@@ -227,7 +228,7 @@ def _load(run_dir: Path, blackbox_dir: Path | None) -> tuple[EmotionRun, Emotion
 def _datamodule(cfg: dict[str, Any]):
     """The run's ``MusicDataModule`` from its resolved config (cached data and features)."""
     data = dict(cfg["data"])
-    dm_class = get_class(data.pop("_target_"))
+    dm_class = get_class(current_name(data.pop("_target_")))
     dm = construct(dm_class, data, "data", cache_dir=cfg.get("paths", {}).get("cache_dir"))
     dm.prepare_data()
     dm.setup()
@@ -877,3 +878,13 @@ def _clip_table(dm, song_ids, emotion, quality, truth, eff, model_top, masks) ->
             ]
         )
     return rows
+
+
+def report(opts: dict[str, Any]) -> dict[str, Path]:
+    """The ``evaluate.report`` hook: this family's run (``run=``) against ``blackbox=``."""
+    if len(opts["run"]) != 1:
+        raise SystemExit("evaluate.report: give one run= (and its blackbox=) for this family")
+    run_dir = Path(opts["run"][0]).expanduser().resolve()
+    out = Path(opts["out"]) if opts["out"] else run_dir / "report"
+    blackbox = Path(opts["blackbox"]).expanduser().resolve() if opts["blackbox"] else None
+    return write_emotion_report(run_dir, blackbox, out, opts["n_clips"], opts["methods"])

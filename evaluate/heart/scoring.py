@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from evaluate.heart_figures import plot_state_explanation
-from evaluate.heart_metrics import binary_scores, state_hit_rate
+from evaluate.heart.figures import plot_state_explanation
+from evaluate.heart.metrics import binary_scores, state_hit_rate
 from interp_models.audio.io import write_audio
 from interp_models.heart.listen import gate, relevant_spans
 from interp_models.heart.model import SegmentationAwareNet

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from evaluate.figures import plot_component_explanation
 from evaluate.metrics import (
     faithfulness_ff,
     hoyer_sparsity,
@@ -28,6 +27,7 @@ from evaluate.metrics import (
     relevance_mass_inside,
     topk_agreement,
 )
+from evaluate.reporting.figures import plot_component_explanation
 from interp_models.audio.io import write_audio
 from interp_models.data.masks import load_event_mask
 from interp_models.explanation import Explanation

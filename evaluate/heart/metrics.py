@@ -124,7 +124,7 @@ def state_hit_rate(attribution: np.ndarray, true_state: np.ndarray) -> dict[str,
     ----------
     attribution : (N, 4) evidence for the abnormal class per state (S1, systole, S2,
         diastole), e.g. ``Explanation.attribution`` of intrinsic or post-hoc methods
-        aggregated with ``evaluate.heart_posthoc.relevance_by_state``.
+        aggregated with ``evaluate.heart.posthoc.relevance_by_state``.
     true_state : (N,) state (1..4) where the lesion of each recording lies.
 
     Returns

@@ -5,7 +5,7 @@ loss only), A2Mid2E joint (``quality_weight * L_q + emotion_weight * L_e``; the 
 equal weights) and the first stage of A2Mid2E separate (quality loss only). Labels missing
 for a clip (NaN) are left out of the loss and of the metrics. Metrics are computed once per
 epoch on all of a split's predictions: mean and per-output Pearson r and RMSE in rating
-units (``evaluate.emotion_metrics``).
+units (``evaluate.emotion.metrics``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from evaluate.emotion_metrics import regression_report
+from evaluate.emotion.metrics import regression_report
 from interp_models.emotion.models import MidLevelEmotionModel
 from train.modules import EpochMetricsSteps
 

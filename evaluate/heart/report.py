@@ -17,10 +17,10 @@ recordings and splits:
   through ``evaluate.posthoc.build_explainer``: gradient methods and LRP on single log-mel
   bins, KernelShap / Lime / occlusion over a coarse grouping (``N_BANDS`` bands x
   time divisions of ``DIVISION_S``), every map summed over frequency and aggregated per
-  (beat, state) with ``evaluate.heart_posthoc`` over the span the black box saw.
+  (beat, state) with ``evaluate.heart.posthoc`` over the span the black box saw.
 
 Both are aggregated on the run's Springer segmentation and on the ground-truth one, and
-scored with ``evaluate.heart_metrics.state_hit_rate`` (the largest per-state value on the
+scored with ``evaluate.heart.metrics.state_hit_rate`` (the largest per-state value on the
 generator's lesion state), the share of positive (beat, state) relevance on the lesion
 state, and cost. Recordings: the first ``n_clips`` abnormal test recordings with a known
 lesion that *both* models detect (the hit-rate set, the same recordings for every method);
@@ -29,7 +29,7 @@ second table ("all abnormal"), so a method is not judged only where the models a
 Normal recordings carry no lesion and are not explained.
 
 Outputs in ``out``: ``report.md`` and ``report.html`` (written from the same blocks by
-``evaluate.report_format``), ``report.json`` (per-recording values), the figures and
+``evaluate.reporting.format``), ``report.json`` (per-recording values), the figures and
 the audio.
 """
 
@@ -51,15 +51,15 @@ from hydra.utils import get_class
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from evaluate.groupings import Bands, TFBins
-from evaluate.heart_eval import explain_recording
-from evaluate.heart_explain import HeartRun, load_heart_run
-from evaluate.heart_figures import STATE_COLOURS
-from evaluate.heart_metrics import binary_scores, state_hit_rate
-from evaluate.heart_posthoc import relevance_by_beat_state
-from evaluate.nmf_eval import summarise
+from evaluate.heart.explain import HeartRun, load_heart_run
+from evaluate.heart.figures import STATE_COLOURS
+from evaluate.heart.metrics import binary_scores, state_hit_rate
+from evaluate.heart.posthoc import relevance_by_beat_state
+from evaluate.heart.scoring import explain_recording
+from evaluate.nmf.scoring import summarise
 from evaluate.posthoc import COMPARED, GROUPED, build_explainer
-from evaluate.report_format import (
+from evaluate.posthoc.groupings import Bands, TFBins
+from evaluate.reporting.format import (
     Audio,
     Block,
     Heading,
@@ -75,6 +75,7 @@ from evaluate.runs import LoadedRun, load_run
 from interp_models.audio.io import write_audio
 from interp_models.cache import default_cache_dir
 from interp_models.config import construct
+from interp_models.families import current_name
 from interp_models.heart.listen import gate, relevant_spans
 from interp_models.heart.springer import segment_recordings
 from interp_models.heart.states import FRAME_RATE, N_STATES, STATE_NAMES, beat_index
@@ -221,7 +222,7 @@ def load_blackbox_run(run_dir: str | Path) -> LoadedRun:
     ):
         raise ValueError(
             f"blackbox: {path} is not a heart-sound black-box run (expected pipeline "
-            "supervised on train.heart_datamodule.HeartDataModule with data.input=spectrogram, "
+            "supervised on train.heart.data.HeartDataModule with data.input=spectrogram, "
             "as config=blackbox_heart trains)"
         )
     run = load_run(path)
@@ -247,7 +248,7 @@ def check_same_data(
 def _datamodule(cfg: dict[str, Any]):
     """A run's data module from its resolved config (cached data and features)."""
     data = dict(cfg["data"])
-    dm_class = get_class(data.pop("_target_"))
+    dm_class = get_class(current_name(data.pop("_target_")))
     dm = construct(dm_class, data, "data", cache_dir=cfg.get("paths", {}).get("cache_dir"))
     dm.prepare_data()
     dm.setup()
@@ -991,3 +992,13 @@ def write_heart_report(
     json_path.write_text(json.dumps(_jsonable(raw), indent=1, allow_nan=False) + "\n")
     log(f"[heart report] done in {time.perf_counter() - start:.0f} s")
     return {**pages, "json": json_path, **files}
+
+
+def report(opts: dict[str, Any]) -> dict[str, Path]:
+    """The ``evaluate.report`` hook: this family's run (``run=``) against ``blackbox=``."""
+    if len(opts["run"]) != 1:
+        raise SystemExit("evaluate.report: give one run= (and its blackbox=) for this family")
+    run_dir = Path(opts["run"][0]).expanduser().resolve()
+    out = Path(opts["out"]) if opts["out"] else run_dir / "report"
+    blackbox = Path(opts["blackbox"]).expanduser().resolve() if opts["blackbox"] else None
+    return write_heart_report(run_dir, blackbox, out, opts["n_clips"], opts["methods"])

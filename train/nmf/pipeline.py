@@ -17,7 +17,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from evaluate.nmf_eval import evaluate_split, export_examples, localization_status
+from evaluate.nmf.scoring import evaluate_split, export_examples, localization_status
 from evaluate.runs import load_checkpoint
 from interp_models.audio.feature_cache import waveform_digest
 from interp_models.cache import cached_file, default_cache_dir, params_key
@@ -27,7 +27,7 @@ from interp_models.nmf.interpreter import LayerTaps, NMFInterpreter
 from train.builders import fit_run_stage, hparams, stage_summary, supervised_module
 from train.datamodules import ClipDataModule
 from train.loggers import log_results
-from train.nmf_module import NMFInterpreterModule
+from train.nmf.module import NMFInterpreterModule
 from train.stages import fit_stage
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from evaluate.emotion_evidence import chance_levels, true_effects, true_mapping_z
-from evaluate.emotion_figures import plot_effect_bars, plot_mapping, plot_relative_effects
-from evaluate.emotion_metrics import mapping_agreement, regression_report, top_quality_agreement
+from evaluate.emotion.evidence import chance_levels, true_effects, true_mapping_z
+from evaluate.emotion.figures import plot_effect_bars, plot_mapping, plot_relative_effects
+from evaluate.emotion.metrics import mapping_agreement, regression_report, top_quality_agreement
 from interp_models.audio.io import write_audio
 from interp_models.data.synth_music import SynthMusicConfig, synthesize_clip
 from interp_models.emotion.models import MidLevelEmotionModel
@@ -253,6 +253,6 @@ def _evidence(dm) -> dict[str, Any]:
     rows = rows[np.isfinite(dm.q[rows].numpy()).all(1)]
     return {
         "status": "post-hoc relevance share: python -m evaluate.report run=<A2Mid2E run> "
-        "blackbox=<A2E run> (evaluate.emotion_report)",
+        "blackbox=<A2E run> (evaluate.emotion.report)",
         "chance_share_by_emotion": chance_levels(dm, rows, len(dm.emotion_names)),
     }

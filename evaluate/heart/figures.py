@@ -2,7 +2,7 @@
 lesion spans shaded, and the per-beat contributions stacked by state.
 
 Built on ``matplotlib.figure.Figure`` with an Agg canvas (no pyplot), like
-``evaluate.figures``.
+``evaluate.reporting.figures``.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ import librosa
 import torch
 from torch import nn
 
-from evaluate.dft_lrp import energy_split, stft_lrp
+from evaluate.posthoc.dft_lrp import energy_split, stft_lrp
 from interp_models.audio.features import (
     FilterbankSpectrogram,
     Log1pSpectrogram,

@@ -3,8 +3,8 @@
 A report is a list of blocks (``Heading``, ``Text``, ``Table``, ``Image``, ``Audio``);
 ``render_markdown`` links the PNG / WAV files beside the Markdown, ``render_html`` embeds
 them as data URIs so the page can be mailed or attached, and both agree by construction.
-Every family's report (``evaluate.report``, ``evaluate.heart_report``,
-``evaluate.emotion_report``) is written through this module.
+Every family's report (``evaluate.report``, ``evaluate.heart.report``,
+``evaluate.emotion.report``) is written through this module.
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from evaluate.heart_eval import evaluate_split, export_examples, normal_reference
-from evaluate.heart_metrics import sound_detection
+from evaluate.heart.metrics import sound_detection
+from evaluate.heart.scoring import evaluate_split, export_examples, normal_reference
 from interp_models.cache import arrays_digest, cached_file, default_cache_dir, params_key
 from interp_models.config import construct
 from interp_models.heart.springer import (
@@ -36,8 +36,8 @@ from interp_models.heart.springer import (
 )
 from interp_models.heart.states import FRAME_RATE, STATE_NAMES
 from train.builders import fit_run_stage, optimised_module
-from train.heart_datamodule import HeartDataModule
-from train.heart_module import HeartModule
+from train.heart.data import HeartDataModule
+from train.heart.module import HeartModule
 from train.tasks import BinaryTask
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def score_segmenter(dm: HeartDataModule, states: list[np.ndarray], split: str) -
 def run(cfg: DictConfig, run_dir: Path, dm: HeartDataModule, callbacks) -> dict[str, Any]:
     if not isinstance(dm, HeartDataModule) or dm.input != "segments":
         raise ValueError(
-            "data: the heart_segmentation pipeline needs train.heart_datamodule."
+            "data: the heart_segmentation pipeline needs train.heart.data."
             "HeartDataModule with data.input=segments"
         )
     if cfg.segmentation not in SEGMENTATIONS:

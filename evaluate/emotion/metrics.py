@@ -121,7 +121,7 @@ def relevance_share_in_evidence(relevance: torch.Tensor, evidence: torch.Tensor)
 
     The hook for post-hoc explanations of the A2E black box (SHAP, LRP, ...: any
     (B, F, T) relevance on the model's input grid): with ``evidence`` the mask of the
-    most effective quality's evidence events (``evaluate.emotion_evidence``), it says how
+    most effective quality's evidence events (``evaluate.emotion.evidence``), it says how
     much of the explanation points where the generator put what drove the rating.
     Relevance mass accuracy of Arras, Osman & Samek, Information Fusion 2022: negative
     relevance is ignored.

@@ -1,6 +1,6 @@
 """Explain your own heart-sound recording with a trained ``heart_segmentation`` run.
 
-    python -m evaluate.heart_explain path/to/recording.wav run=<run dir>
+    python -m evaluate.heart.explain path/to/recording.wav run=<run dir>
         [seg=<segmentation.tsv>] [out=<dir>] [target=abnormal|normal] [fraction=0.5]
 
 The recording is resampled to the run's rate and segmented by the run's Springer
@@ -25,7 +25,7 @@ from hydra.utils import instantiate
 
 from evaluate.cli_args import float_option, parse_file_and_options
 from evaluate.cli_errors import run_cli
-from evaluate.heart_eval import explain_recording
+from evaluate.heart.scoring import explain_recording
 from evaluate.runs import load_checkpoint
 from interp_models.audio.io import check_audio_file, load_audio
 from interp_models.data.physionet2016 import read_segmentation

@@ -1,4 +1,4 @@
-"""The mid-level emotion run: ``pipeline: train.emotion_pipeline.run``.
+"""The mid-level emotion run: ``pipeline: emotion``.
 
 ``emotion.variant`` picks one of the set-ups of Chowdhury et al. (ISMIR 2019):
 
@@ -13,7 +13,7 @@
 Every variant trains with ``train.stages.fit_stage`` in the run directory (checkpoints,
 resume, logs, best epoch by validation), saves the final model as ``model.pt`` (the
 separate variant's fitted map included) and is then scored by
-``evaluate.emotion_eval.evaluate_model``.
+``evaluate.emotion.scoring.evaluate_model``.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from sklearn.linear_model import LinearRegression
 
-from evaluate.emotion_eval import evaluate_model, predict
+from evaluate.emotion.scoring import evaluate_model, predict
 from interp_models.emotion.models import A2E, MidLevelEmotionModel
 from train.builders import fit_run_stage, optimised_module
-from train.emotion_data import MusicDataModule
-from train.emotion_module import EmotionModule
+from train.emotion.data import MusicDataModule
+from train.emotion.module import EmotionModule
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,7 @@ def fit_linear_map(q_pred: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def run(cfg: DictConfig, run_dir: Path, dm: MusicDataModule, callbacks) -> dict[str, Any]:
     if not isinstance(dm, MusicDataModule):
-        raise ValueError(
-            "pipeline train.emotion_pipeline.run needs data._target_: "
-            "train.emotion_data.MusicDataModule"
-        )
+        raise ValueError("pipeline emotion needs data._target_: train.emotion.data.MusicDataModule")
     ecfg = cfg.emotion
     variant = ecfg.variant
     model = build_model(cfg, dm)

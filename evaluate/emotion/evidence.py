@@ -10,7 +10,7 @@ explanation should put its relevance.
 (issue 4: SHAP / LRP / gradients on ``interp_models.emotion.models.A2E``): it takes any
 (N, F, T) relevance on the model's input grid and returns the share of positive relevance
 that falls in the evidence of the most effective quality, next to its chance level.
-``evaluate.emotion_report`` uses it to compare those explanations with A2Mid2E's.
+``evaluate.emotion.report`` uses it to compare those explanations with A2Mid2E's.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from evaluate.emotion_metrics import relevance_share_in_evidence, standardise_mapping
+from evaluate.emotion.metrics import relevance_share_in_evidence, standardise_mapping
 from interp_models.data.synth_music import load_evidence
 
 

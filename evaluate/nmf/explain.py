@@ -17,7 +17,7 @@ import torch
 
 from evaluate.cli_args import float_option, index_option, parse_file_and_options
 from evaluate.cli_errors import run_cli
-from evaluate.nmf_eval import explain_clip
+from evaluate.nmf.scoring import explain_clip
 from evaluate.runs import load_run
 from interp_models.audio.io import check_audio_file, load_audio
 from interp_models.nmf.interpreter import NMFInterpreter

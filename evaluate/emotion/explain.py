@@ -1,6 +1,6 @@
 """Explain your own music clip with a trained A2Mid2E run.
 
-    python -m evaluate.emotion_explain path/to/clip.wav ckpt=<run dir> [out=<dir>]
+    python -m evaluate.emotion.explain path/to/clip.wav ckpt=<run dir> [out=<dir>]
         [emotion=<name or index>]
 
 Writes ``effects.png`` (effects of the seven qualities on the emotion) and
@@ -19,8 +19,8 @@ import torch
 
 from evaluate.cli_args import index_option, parse_file_and_options
 from evaluate.cli_errors import run_cli
-from evaluate.emotion_figures import plot_effect_bars
-from evaluate.emotion_runs import load_emotion_run
+from evaluate.emotion.figures import plot_effect_bars
+from evaluate.emotion.runs import load_emotion_run
 from interp_models.audio.io import check_audio_file, load_audio
 from interp_models.emotion.models import MidLevelEmotionModel
 

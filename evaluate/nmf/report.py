@@ -1,0 +1,723 @@
+"""Intrinsic versus post-hoc: one report comparing an NMF interpreter's explanations with
+post-hoc methods on its classifier, on the same test clips and with the same metrics.
+
+    python -m evaluate.report run=<run_dir> [run=<run_dir> ...] [out=<dir>] [n_clips=20]
+        [methods=saliency,integrated_gradients,...] [figure_clip=0]
+
+(A heart-sound or emotion run is handed to its family's report: ``evaluate.report``.)
+
+For each run (``pipeline`` ``nmf_posthoc`` or ``nmf_joint``) the first ``n_clips`` clips of
+the test split are explained for the classifier's predicted class by
+
+* the **intrinsic** explanation, ``NMFInterpreter.explain``: its relevance map is the
+  masked-in ``M * log1p|X|`` on the STFT grid, carried to the log-mel grid through the mel
+  filterbank (each STFT bin's relevance shared among the mel bands covering it in
+  proportion to the filter weights, so mass is preserved);
+* each **post-hoc** method on ``model.classifier`` (the black box): KernelShap, Lime and
+  occlusion over ``Bands(logmel, 8 bands, 16 divisions)``, the others on single log-mel bins.
+
+Every explanation is then scored in the same units:
+
+* deletion / insertion AUC and faithfulness correlation over the common grouping, bands x
+  divisions (bin-level maps summed into bands), groups replaced by the front end of silence
+  (``evaluate.metrics.perturbation``);
+* localization: positive relevance mass inside the ground-truth event mask / its bounding
+  box on the log-mel grid (``relevance_mass_inside``);
+* sparseness (Gini) and complexity (entropy) of the band attribution;
+* cost: seconds and model evaluations per clip (one clip at a time for every method).
+
+Means come with normal-approximation 95% confidence half-widths over clips. Outputs, in
+``out`` (default ``<first run>/report/``): ``report.html`` (self-contained: images and audio
+as data URIs), ``report.md`` (tables, relative links to the PNG / WAV files beside it) and
+``report.json`` (per-clip values). When a W&B run is active the tables, images and audio
+are logged to it too.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import get_class
+from matplotlib.figure import Figure
+
+from evaluate.metrics import (
+    complexity,
+    curve_auc,
+    faithfulness_correlation,
+    perturbation_curves,
+    relevance_mass_inside,
+    sparseness,
+)
+from evaluate.nmf.scoring import _truths, explain_clip, summarise
+from evaluate.posthoc import COMPARED, GROUPED, build_explainer
+from evaluate.posthoc.audio import listenable
+from evaluate.posthoc.groupings import Bands, TFBins
+from evaluate.reporting.figures import plot_relevance_map
+from evaluate.reporting.format import (
+    CHECK_SCRIPT,
+    CSS,
+    data_uri,
+    fmt,
+    html_table,
+    md_inline,
+    md_table,
+    save_figure,
+)
+from evaluate.runs import LoadedRun, load_run
+from interp_models.audio.io import write_audio
+from interp_models.config import construct
+from interp_models.families import current_name
+
+__all__ = ["DEFAULT_METHODS", "METRICS", "evaluate_run", "report", "write_report"]
+
+INTRINSIC = "nmf_interpreter"
+DEFAULT_METHODS = COMPARED  # the same post-hoc methods in every report
+N_BANDS, N_DIVISIONS = 8, 16
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    title: str
+    higher_is_better: bool
+    what: str
+
+
+METRICS = (
+    Metric(
+        "deletion_auc",
+        "Deletion AUC",
+        False,
+        "probability of the class as the most relevant"
+        " bands are removed first; lower is more faithful",
+    ),
+    Metric(
+        "insertion_auc",
+        "Insertion AUC",
+        True,
+        "probability as the most relevant bands are "
+        "added to silence first; higher is more faithful",
+    ),
+    Metric(
+        "faithfulness_corr",
+        "Faithfulness correlation",
+        True,
+        "Pearson r between the relevance of random band subsets and the drop when they are removed",
+    ),
+    Metric(
+        "mass_inside",
+        "Localization: mass inside event mask",
+        True,
+        "share of positive relevance inside the ground-truth event mask (log-mel grid)",
+    ),
+    Metric(
+        "mass_inside_box",
+        "Localization: mass inside event box",
+        True,
+        "share of positive relevance inside the event's bounding box",
+    ),
+    Metric("sparseness", "Sparseness (Gini)", True, "Gini index of |band attribution|"),
+    Metric(
+        "complexity",
+        "Complexity (entropy, nats)",
+        False,
+        "entropy of |band attribution| normalised; lower is simpler",
+    ),
+    Metric("seconds", "Seconds per clip", False, "wall time of one explanation (CPU)"),
+    Metric("n_evals", "Model evaluations per clip", False, "model rows evaluated per explanation"),
+)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _datamodule(run: LoadedRun):
+    """The run's data module, rebuilt from its resolved config (features from the cache)."""
+    data = dict(run.config["data"])
+    dm_class = get_class(current_name(data.pop("_target_", "train.datamodules.ClipDataModule")))
+    cache = run.config.get("paths", {}).get("cache_dir")
+    dm = construct(dm_class, data, "data", cache_dir=cache)
+    dm.prepare_data()
+    dm.setup()
+    if dm.class_names != run.class_names:
+        raise ValueError(f"{run.run_dir}: data classes {dm.class_names} != run {run.class_names}")
+    return dm
+
+
+def stft_to_mel(relevance: torch.Tensor, mel_fb: torch.Tensor) -> torch.Tensor:
+    """Relevance (B, F, T) on STFT bins -> (B, M, T) on mel bands, mass-preserving.
+
+    Bin ``f`` gives band ``m`` the share ``fb[m, f] / sum_m' fb[m', f]`` of its relevance;
+    bins no band covers (outside ``f_min .. f_max``) are dropped.
+    """
+    fb = mel_fb.to(relevance)
+    cover = fb.sum(dim=0, keepdim=True)
+    share = torch.where(cover > 0, fb / cover.clamp_min(1e-20), 0.0)
+    return torch.einsum("mf,bft->bmt", share, relevance)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class MethodResult:
+    per_clip: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    curves: dict[str, list[np.ndarray]] = field(default_factory=lambda: defaultdict(list))
+    fractions: np.ndarray | None = None
+    figure_map: np.ndarray | None = None  # relevance on the log-mel grid, figure clip
+    figure_audio: np.ndarray | None = None
+
+
+@dataclass
+class RunResult:
+    label: str
+    run_dir: Path
+    pipeline: str
+    methods: dict[str, MethodResult]
+    summary: dict[str, dict[str, float]]
+    task: dict[str, float]
+    clips: list[str]
+    figure_clip: str
+    figure_target: str
+    figure_input: np.ndarray
+    mel_freqs: np.ndarray
+    mel_times: np.ndarray
+    sample_rate: int
+    figure_wave: np.ndarray
+    nmf_dir: Path | None = None
+    reference: dict[str, float] = field(default_factory=dict)
+
+
+def _task_scores(metrics: dict[str, Any]) -> dict[str, float]:
+    """Task scores of the classifier and the interpreter head (test split)."""
+    out: dict[str, float] = {}
+    for key in ("acc", "balanced_acc"):
+        value = metrics.get("classifier", {}).get("test", {}).get(key)
+        if value is not None:
+            out[f"classifier test {key}"] = float(value)
+    interp = metrics.get("interpreter", {}).get("test", {})
+    if "acc" in interp:
+        out["interpreter head test acc"] = float(interp["acc"])
+    expl = metrics.get("explanations", {}).get("test", {})
+    for key in ("clf_acc", "interp_acc", "fidelity_top1", "FF", "mass_inside"):
+        if key in expl:
+            out[f"explanations.test {key}"] = float(expl[key])
+    return out
+
+
+def _score_clip(
+    res: MethodResult,
+    classifier,
+    bands: Bands,
+    x: torch.Tensor,
+    band_attr: torch.Tensor,
+    mel_map: torch.Tensor,
+    target: int,
+    truth: tuple[torch.Tensor, torch.Tensor] | None,
+    n_random: int,
+    seed: int,
+) -> dict[str, float]:
+    view = bands.bind(x).view(classifier)
+    gen = torch.Generator().manual_seed(seed)
+    curves = perturbation_curves(view.forward_groups, band_attr, target, 20, n_random, "prob", gen)
+    res.fractions = curves["deletion"][0].numpy()
+    res.curves["deletion"].append(curves["deletion"][1].numpy())
+    res.curves["insertion"].append(curves["insertion"][1].numpy())
+    values = {k: v for k, v in curves.items() if isinstance(v, float)}
+    values["faithfulness_corr"] = faithfulness_correlation(
+        view.forward_groups, band_attr, target, 50, 0.1, "prob", gen
+    )
+    values["sparseness"] = float(sparseness(band_attr[None])[0])
+    values["complexity"] = float(complexity(band_attr[None])[0])
+    if truth is not None:
+        values["mass_inside"] = float(relevance_mass_inside(mel_map[None], truth[0][None])[0])
+        values["mass_inside_box"] = float(relevance_mass_inside(mel_map[None], truth[1][None])[0])
+    for key, value in values.items():
+        res.per_clip[key].append(float(value))
+    return values
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    methods: tuple[str, ...] = DEFAULT_METHODS,
+    n_clips: int = 20,
+    out_dir: Path | None = None,
+    figure_clip: int = 0,
+    n_random: int = 4,
+    seed: int = 0,
+    log=print,
+) -> RunResult:
+    """Explain the first ``n_clips`` test clips of a finished NMF-interpreter run with the
+    intrinsic explanation and every post-hoc method in ``methods``; score them alike."""
+    run = load_run(run_dir)
+    pipeline = run.config["pipeline"]
+    if pipeline not in ("nmf_posthoc", "nmf_joint"):
+        raise ValueError(f"{run.run_dir}: pipeline {pipeline!r} is not an NMF-interpreter run")
+    model = run.model
+    classifier = model.classifier.eval()
+    threshold = float(run.config["interpreter"].get("relevance_threshold", 0.2))
+    dm = _datamodule(run)
+    logmel, stft = dm.frontends["x"], dm.frontends["spec"]
+    rows = dm.split_indices["test"][:n_clips]
+    if len(rows) == 0:
+        raise ValueError(f"{run.run_dir}: the test split is empty")
+    figure_clip = min(figure_clip, len(rows) - 1)
+    x_all = dm.features["x"][rows].float()
+    spec_all = dm.features["spec"][rows].float()
+    waves = torch.from_numpy(np.stack([np.asarray(dm.waves[int(j)]) for j in rows])).float()
+    n_frames = x_all.shape[-1]
+    mel_freqs = logmel.frequencies().cpu().numpy()
+    mel_times = logmel.frame_times(n_frames).cpu().numpy()
+    truth = _truths(dm, rows, mel_freqs, mel_times)
+    truth = None if truth is None else tuple(t.bool() for t in truth)
+    bands = Bands(logmel, n_bands=N_BANDS, n_divisions=N_DIVISIONS)
+    stems = [Path(dm.records[int(j)].path).stem for j in rows]
+    results: dict[str, MethodResult] = {}
+    reference: dict[str, list[float]] = defaultdict(list)
+
+    # -- intrinsic, one clip at a time (as the post-hoc explainers)
+    res = results[INTRINSIC] = MethodResult()
+    targets = []
+    for i in range(len(rows)):
+        x, spec = x_all[i : i + 1], spec_all[i : i + 1]
+        start = time.perf_counter()
+        with torch.no_grad():
+            e = model.explain(x, threshold=threshold)
+        seconds = time.perf_counter() - start
+        target = int(e.target[0])
+        targets.append(target)
+        kept = e.maps["mask"] * spec  # M * log1p|X|: what the explanation keeps
+        mel_map = stft_to_mel(kept, logmel.mel_fb)[0]
+        band_attr = bands.bind(x).from_input_map(mel_map[None])
+        t_i = None if truth is None else (truth[0][i], truth[1][i])
+        values = _score_clip(
+            res, classifier, bands, x, band_attr, mel_map, target, t_i, n_random, seed + i
+        )
+        res.per_clip["seconds"].append(seconds)
+        res.per_clip["n_evals"].append(float(e.n_evals))
+        reference["deletion_auc"].append(values["deletion_auc_random"])
+        reference["insertion_auc"].append(values["insertion_auc_random"])
+        if t_i is not None:  # "explain everything": the unmasked input's own mass
+            everything = stft_to_mel(spec, logmel.mel_fb)[0]
+            reference["mass_inside"].append(
+                float(relevance_mass_inside(everything[None], t_i[0][None])[0])
+            )
+            reference["mass_inside_box"].append(
+                float(relevance_mass_inside(everything[None], t_i[1][None])[0])
+            )
+        if i == figure_clip:
+            res.figure_map = mel_map.numpy()
+    log(f"[report] {run.run_dir.name}: {INTRINSIC} done on {len(rows)} clips")
+    target_t = torch.tensor(targets)
+
+    # -- post-hoc, on the black box
+    for name in methods:
+        explainer = build_explainer(name, classifier, frontend=logmel, seed=seed)
+        grouping = bands if name in GROUPED else TFBins(logmel)
+        e = explainer.attribute(x_all, target_t, grouping=grouping, waves=waves)
+        res = results[name] = MethodResult()
+        for i in range(len(rows)):
+            x = x_all[i : i + 1]
+            mel_map = e.maps["relevance_map"][i].float()
+            if name in GROUPED:
+                band_attr = e.attribution[i].float()
+            else:
+                band_attr = bands.bind(x).from_input_map(mel_map[None])
+            t_i = None if truth is None else (truth[0][i], truth[1][i])
+            _score_clip(
+                res, classifier, bands, x, band_attr, mel_map, targets[i], t_i, n_random, seed + i
+            )
+        # per-clip cost is the batch mean (clips are explained one at a time)
+        res.per_clip["seconds"] = [float(e.seconds)] * len(rows)
+        res.per_clip["n_evals"] = [float(e.n_evals)] * len(rows)
+        res.figure_map = e.maps["relevance_map"][figure_clip].float().numpy()
+        audio = listenable(e, waves, grouping)
+        res.figure_audio = audio[figure_clip].cpu().numpy()
+        log(f"[report] {run.run_dir.name}: {name} done ({e.seconds:.3f} s/clip)")
+
+    label = f"{run.config.get('name', 'run')}/{run.run_dir.name}"
+    result = RunResult(
+        label=label,
+        run_dir=run.run_dir,
+        pipeline=pipeline,
+        methods=results,
+        summary={m: summarise(dict(r.per_clip)) for m, r in results.items()},
+        task=_task_scores(run.metrics),
+        clips=stems,
+        figure_clip=stems[figure_clip],
+        figure_target=run.class_names[targets[figure_clip]],
+        figure_input=x_all[figure_clip].numpy(),
+        mel_freqs=mel_freqs,
+        mel_times=mel_times,
+        sample_rate=int(dm.sample_rate),
+        figure_wave=waves[figure_clip].numpy(),
+        reference=summarise(dict(reference)) if reference else {},
+    )
+    if out_dir is not None:  # the intrinsic explanation of the figure clip: bars + audio
+        j = int(rows[figure_clip])
+        result.nmf_dir = out_dir / "nmf"
+        explain_clip(
+            model,
+            torch.from_numpy(np.asarray(dm.waves[j])),
+            logmel,
+            stft,
+            result.nmf_dir,
+            run.class_names,
+            threshold,
+            meta={
+                "input_file": str(dm.records[j].path),
+                "label": run.class_names[dm.records[j].target],
+            },
+        )
+    return result
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+
+def verdict(result: RunResult, metric: Metric) -> str | None:
+    """Plain statement of who wins ``metric`` and how the intrinsic explanation fares."""
+    rows = {m: s for m, s in result.summary.items() if metric.key in s}
+    if not rows:
+        return None
+    sign = 1 if metric.higher_is_better else -1
+    best = max(rows, key=lambda m: sign * rows[m][metric.key])
+    post = {m: s for m, s in rows.items() if m != INTRINSIC}
+    text = f"**{metric.title}**: best is `{best}` ({fmt(rows[best][metric.key])})."
+    if INTRINSIC not in rows or not post:
+        return text
+    best_post = max(post, key=lambda m: sign * post[m][metric.key])
+    a, b = rows[INTRINSIC][metric.key], post[best_post][metric.key]
+    ca, cb = (
+        rows[INTRINSIC].get(f"{metric.key}_ci95", 0),
+        post[best_post].get(f"{metric.key}_ci95", 0),
+    )
+    overlap = abs(a - b) <= ca + cb
+    if sign * (a - b) > 0:
+        text += f" The intrinsic explanation beats the best post-hoc method `{best_post}`"
+    elif a == b:
+        text += f" The intrinsic explanation ties with the best post-hoc method `{best_post}`"
+    else:
+        text += (
+            f" The intrinsic explanation does **not** beat the best post-hoc method `{best_post}`"
+        )
+    text += f" ({fmt(a)} vs {fmt(b)}"
+    text += "; the 95% intervals overlap)." if overlap else "; the 95% intervals do not overlap)."
+    return text
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def _curves_figure(result: RunResult, path: Path) -> Path:
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, kind in zip(axes, ("deletion", "insertion"), strict=True):
+        for name, res in result.methods.items():
+            if not res.curves[kind]:
+                continue
+            mean = np.mean(np.stack(res.curves[kind]), axis=0)
+            style = {"lw": 2.5, "color": "black"} if name == INTRINSIC else {"lw": 1.2}
+            auc = curve_auc(torch.from_numpy(res.fractions), torch.from_numpy(mean))
+            ax.plot(res.fractions, mean, label=f"{name} ({auc:.3f})", **style)
+        ax.set(
+            title=f"{kind} (mean over {len(result.clips)} clips)",
+            xlabel=f"fraction of bands {'removed' if kind == 'deletion' else 'inserted'}",
+            ylabel="probability of the explained class",
+            ylim=(0, 1.02),
+        )
+        ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def _figures(result: RunResult, out: Path) -> dict[str, Any]:
+    """PNG and WAV files of one run under ``out``; returns their paths."""
+    files: dict[str, Any] = {"maps": {}, "audio": {}}
+    for name, res in result.methods.items():
+        if res.figure_map is None:
+            continue
+        files["maps"][name] = plot_relevance_map(
+            result.figure_input,
+            res.figure_map,
+            result.mel_freqs,
+            result.mel_times,
+            f"{name}: clip {result.figure_clip}, class '{result.figure_target}'",
+            out / f"map_{name}.png",
+        )
+    files["curves"] = _curves_figure(result, out / "curves.png")
+    audio_dir = out / "audio"
+    input_wav = audio_dir / "input.wav"
+    write_audio(input_wav, result.figure_wave, result.sample_rate)
+    files["input_audio"] = input_wav
+    if result.nmf_dir is not None:
+        files["components"] = result.nmf_dir / "figure.png"
+        files["audio"][INTRINSIC] = result.nmf_dir / "explanation.wav"
+    for name, res in result.methods.items():
+        if res.figure_audio is not None:
+            path = audio_dir / f"{name}.wav"
+            write_audio(path, res.figure_audio, result.sample_rate)
+            files["audio"][name] = path
+    return files
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _tables(results: list[RunResult]) -> dict[str, list[list[str]]]:
+    """Per metric: header + rows (method, one 'mean ± ci95' column per run)."""
+    methods: list[str] = []
+    for r in results:
+        methods += [m for m in r.methods if m not in methods]
+    tables = {}
+    for metric in METRICS:
+        header = ["method", *[r.label for r in results]]
+        rows = []
+        for m in methods:
+            cells = []
+            for r in results:
+                s = r.summary.get(m, {})
+                cells.append(
+                    fmt(s[metric.key], s[f"{metric.key}_ci95"]) if metric.key in s else "–"
+                )
+            rows.append([m, *cells])
+        refs = [r.reference for r in results]
+        if any(metric.key in ref for ref in refs):
+            label = "random order" if "auc" in metric.key else "input itself (explain everything)"
+            rows.append(
+                [
+                    f"*reference: {label}*",
+                    *[
+                        fmt(ref[metric.key], ref[f"{metric.key}_ci95"])
+                        if metric.key in ref
+                        else "–"
+                        for ref in refs
+                    ],
+                ]
+            )
+        if all(cell == "–" for row in rows for cell in row[1:]):
+            continue
+        tables[metric.key] = [header, *rows]
+    return tables
+
+
+def write_report(
+    results: list[RunResult], out: Path, n_clips: int, methods: tuple[str, ...]
+) -> dict[str, Path]:
+    """Write ``report.md``, ``report.html`` and ``report.json`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    tables = _tables(results)
+    metric_by_key = {m.key: m for m in METRICS}
+    files = [_figures(r, out / f"run{k}") for k, r in enumerate(results)]
+
+    md = ["# Intrinsic (NMF interpreter) versus post-hoc explanations", ""]
+    md += [
+        f"Runs: {', '.join(f'`{r.label}` ({r.pipeline})' for r in results)}. "
+        f"Clips: the first {n_clips} of the test split of each run; every method explains the "
+        "classifier's predicted class. Post-hoc methods run on the run's classifier "
+        "(`model.classifier`, the black box): "
+        f"{', '.join(f'`{m}`' for m in methods)}; KernelShap / Lime / occlusion over "
+        f"{N_BANDS} mel bands x {N_DIVISIONS} time divisions, the others on log-mel bins. "
+        "The intrinsic explanation is the relevance map `M * log1p|X|` of "
+        "`NMFInterpreter.explain`, carried to the log-mel grid through the mel filterbank. "
+        f"Perturbation metrics use the same {N_BANDS} x {N_DIVISIONS} bands for every method "
+        "(bin maps summed into bands; removed bands = front end of silence). Values: mean ± "
+        "95% confidence half-width over clips. Cost is measured on CPU, one clip at a time.",
+        "",
+        "## Verdicts",
+        "",
+    ]
+    for r in results:
+        if len(results) > 1:
+            md.append(f"### `{r.label}`\n")
+        for metric in METRICS:
+            v = verdict(r, metric)
+            if v:
+                md.append(f"- {v}")
+        md.append("")
+    md += ["## Task scores (metrics.json)", ""]
+    task_keys = sorted({k for r in results for k in r.task})
+    md.append(
+        md_table(
+            [
+                ["score", *[r.label for r in results]],
+                *[
+                    [k, *[fmt(r.task[k]) if k in r.task else "–" for r in results]]
+                    for k in task_keys
+                ],
+            ]
+        )
+    )
+    md.append("")
+    md += ["## Tables", ""]
+    for key, table in tables.items():
+        metric = metric_by_key[key]
+        better = "higher is better" if metric.higher_is_better else "lower is better"
+        md += [f"### {metric.title}", "", f"{metric.what} ({better}).", "", md_table(table), ""]
+    md += ["## Figures and audio", ""]
+    for r, f in zip(results, files, strict=True):
+        rel = lambda p: Path(p).relative_to(out).as_posix()  # noqa: E731
+        md += [f"### `{r.label}`: clip `{r.figure_clip}` (class '{r.figure_target}')", ""]
+        if "components" in f:
+            md += [f"![components]({rel(f['components'])})", ""]
+        md += [f"![deletion and insertion curves]({rel(f['curves'])})", ""]
+        for name, path in f["maps"].items():
+            md += [f"![{name}]({rel(path)})", ""]
+        md += [f"- [input]({rel(f['input_audio'])})"]
+        md += [f"- [{name}]({rel(path)})" for name, path in f["audio"].items()]
+        md.append("")
+    md_path = out / "report.md"
+    md_path.write_text("\n".join(md) + "\n")
+
+    # ---- HTML, self-contained
+    h = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        "<title>Intrinsic versus post-hoc explanations</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>Intrinsic (NMF interpreter) versus post-hoc explanations</h1>",
+    ]
+    intro_end = md.index("## Verdicts")
+    h += [f"<p>{md_inline(line)}</p>" for line in md[2:intro_end] if line]
+    h.append("<h2>Verdicts</h2>")
+    for r in results:
+        if len(results) > 1:
+            h.append(f"<h3>{html.escape(r.label)}</h3>")
+        items = [verdict(r, m) for m in METRICS]
+        h.append("<ul>" + "".join(f"<li>{md_inline(v)}</li>" for v in items if v) + "</ul>")
+    h.append("<h2>Task scores (metrics.json)</h2>")
+    h.append(
+        html_table(
+            [
+                ["score", *[r.label for r in results]],
+                *[
+                    [k, *[fmt(r.task[k]) if k in r.task else "–" for r in results]]
+                    for k in task_keys
+                ],
+            ]
+        )
+    )
+    h.append("<h2>Tables</h2>")
+    for key, table in tables.items():
+        metric = metric_by_key[key]
+        better = "higher is better" if metric.higher_is_better else "lower is better"
+        h += [
+            f"<h3>{html.escape(metric.title)}</h3>",
+            f"<p>{html.escape(metric.what)} ({better}).</p>",
+            html_table(table),
+        ]
+    h.append("<h2>Figures and audio</h2>")
+    for r, f in zip(results, files, strict=True):
+        h.append(
+            f"<h3>{html.escape(r.label)}: clip {html.escape(r.figure_clip)} "
+            f"(class '{html.escape(r.figure_target)}')</h3>"
+        )
+        h.append("<div class='audio'>")
+        h.append(
+            "<span>input</span><audio controls preload='auto' "
+            f"src='{data_uri(f['input_audio'])}'></audio>"
+        )
+        for name, path in f["audio"].items():
+            h.append(
+                f"<span>{html.escape(name)}</span>"
+                f"<audio controls preload='auto' src='{data_uri(Path(path))}'></audio>"
+            )
+        h.append("</div>")
+        if "components" in f:
+            h.append(
+                "<h4>Intrinsic explanation: components</h4>"
+                f"<img alt='components' style='max-width:100%' src='{data_uri(f['components'])}'>"
+            )
+        h.append(
+            "<h4>Deletion and insertion curves</h4>"
+            f"<img alt='curves' style='max-width:100%' src='{data_uri(f['curves'])}'>"
+        )
+        h.append("<h4>The same clip explained by each method</h4><div class='grid'>")
+        h += [
+            f"<img alt='{html.escape(name)}' src='{data_uri(Path(p))}'>"
+            for name, p in f["maps"].items()
+        ]
+        h.append("</div>")
+    h.append(CHECK_SCRIPT)
+    h.append("</body></html>")
+    html_path = out / "report.html"
+    html_path.write_text("\n".join(h))
+
+    raw = {
+        "n_clips": n_clips,
+        "methods": list(methods),
+        "grouping": {"bands": N_BANDS, "divisions": N_DIVISIONS},
+        "runs": [
+            {
+                "label": r.label,
+                "run_dir": str(r.run_dir),
+                "pipeline": r.pipeline,
+                "clips": r.clips,
+                "task": r.task,
+                "summary": r.summary,
+                "reference": r.reference,
+                "per_clip": {m: dict(res.per_clip) for m, res in r.methods.items()},
+            }
+            for r in results
+        ],
+    }
+    json_path = out / "report.json"
+    json_path.write_text(json.dumps(raw, indent=1) + "\n")
+    _log_wandb(results, tables, files)
+    return {"md": md_path, "html": html_path, "json": json_path}
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
+
+
+def _log_wandb(results, tables, files) -> None:
+    """Tables, images and audio into the active W&B run, if there is one."""
+    wandb = sys.modules.get("wandb")  # an active run means wandb is already imported
+    if wandb is None or getattr(wandb, "run", None) is None:
+        return
+    payload: dict[str, Any] = {}
+    for key, table in tables.items():
+        payload[f"report/{key}"] = wandb.Table(columns=table[0], data=table[1:])
+    for r, f in zip(results, files, strict=True):
+        prefix = f"report/{_slug(r.label)}"
+        payload[f"{prefix}/curves"] = wandb.Image(str(f["curves"]))
+        if "components" in f:
+            payload[f"{prefix}/components"] = wandb.Image(str(f["components"]))
+        for name, path in f["maps"].items():
+            payload[f"{prefix}/map/{name}"] = wandb.Image(str(path))
+        payload[f"{prefix}/audio/input"] = wandb.Audio(str(f["input_audio"]), r.sample_rate)
+        for name, path in f["audio"].items():
+            payload[f"{prefix}/audio/{name}"] = wandb.Audio(str(path), r.sample_rate)
+    wandb.log(payload)
+
+
+def report(opts: dict[str, Any]) -> dict[str, Path]:
+    """The ``evaluate.report`` hook: one NMF report over every ``run=`` (see the CLI)."""
+    if opts["blackbox"]:
+        raise SystemExit(
+            "evaluate.report: blackbox= is for heart-sound and emotion runs; an "
+            "NMF run's own classifier is its black box"
+        )
+    first = load_run(opts["run"][0]).run_dir
+    out = Path(opts["out"]) if opts["out"] else first / "report"
+    results = []
+    for k, run_dir in enumerate(opts["run"]):
+        results.append(
+            evaluate_run(
+                run_dir,
+                opts["methods"],
+                opts["n_clips"],
+                out_dir=out / f"run{k}",
+                figure_clip=opts["figure_clip"],
+                n_random=opts["n_random"],
+            )
+        )
+    return write_report(results, out, opts["n_clips"], opts["methods"])

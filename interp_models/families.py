@@ -1,0 +1,108 @@
+"""The model families, by name: what trains a run, what explains and reports it.
+
+One entry per family is all the wiring a new family needs (besides its packages under
+``interp_models/``, ``train/`` and ``evaluate/``). A run's ``config.yaml`` names its
+``pipeline``; :func:`family_of` turns that name into the family, and ``train.fit``,
+``evaluate.explain`` and ``evaluate.report`` import the hooks named here (``module:function``
+strings, so this module imports nothing above ``interp_models``).
+
+Runs written by earlier versions name pipelines and classes by their old module paths;
+:data:`ALIASES` maps them to today's names, so those runs still load.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one model family plugs in.
+
+    Attributes
+    ----------
+    name : the family's name (its package name under ``train/`` and ``evaluate/``).
+    pipelines : the ``pipeline:`` values of its runs.
+    train : ``module:function`` running one of its runs: ``(cfg, run_dir, datamodule,
+        callbacks) -> metrics dict``.
+    explain : ``module:function``, the ``evaluate.explain`` CLI for one of its runs, or None.
+    report : ``module:function``, its intrinsic-versus-post-hoc report, or None.
+    blackbox : whether the report compares the run with a separately trained black box
+        (``blackbox=``) rather than with the run's own classifier.
+    """
+
+    name: str
+    pipelines: tuple[str, ...]
+    train: str
+    explain: str | None = None
+    report: str | None = None
+    blackbox: bool = False
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("blackbox", ("supervised",), "train.pipelines:supervised"),
+        Family(
+            "nmf",
+            ("nmf_posthoc", "nmf_joint"),
+            "train.nmf.pipeline:run_nmf",
+            explain="evaluate.nmf.explain:main",
+            report="evaluate.nmf.report:report",
+        ),
+        Family(
+            "emotion",
+            ("emotion",),
+            "train.emotion.pipeline:run",
+            explain="evaluate.emotion.explain:main",
+            report="evaluate.emotion.report:report",
+            blackbox=True,
+        ),
+        Family(
+            "heart",
+            ("heart",),
+            "train.heart.pipeline:run",
+            explain="evaluate.heart.explain:main",
+            report="evaluate.heart.report:report",
+            blackbox=True,
+        ),
+    )
+}
+
+# Names that runs written before the family packages (2026-12) carry in their config.yaml.
+ALIASES: dict[str, str] = {
+    "train.heart_pipeline.run": "heart",
+    "train.emotion_pipeline.run": "emotion",
+    "train.datamodules.ClipDataModule": "train.datamodules.ClipDataModule",
+    "train.emotion_data.MusicDataModule": "train.emotion.data.MusicDataModule",
+    "train.heart_datamodule.HeartDataModule": "train.heart.data.HeartDataModule",
+}
+
+
+def current_name(name: str) -> str:
+    """Today's name for a pipeline or class name found in a run's config."""
+    return ALIASES.get(name, name)
+
+
+def family_of(pipeline: str) -> Family:
+    """The family whose runs have ``pipeline: <pipeline>`` (old names accepted).
+
+    Raises
+    ------
+    ValueError naming the pipeline and the known ones.
+    """
+    name = current_name(str(pipeline))
+    for family in FAMILIES.values():
+        if name in family.pipelines:
+            return family
+    known = sorted(p for f in FAMILIES.values() for p in f.pipelines)
+    raise ValueError(f"pipeline: unknown {pipeline!r}; known pipelines are {known}")
+
+
+def hook(target: str) -> Callable[..., Any]:
+    """Import ``module:function`` (a hook named in :data:`FAMILIES`)."""
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)
