@@ -1,34 +1,37 @@
 """Benchmarks: every figure a ratio of two timings taken in the same run, on one device.
 
-    python -m evaluate.bench [--device cpu|cuda] [--out benchmarks] [--quick]
-        [--run <trained NMF-interpreter run> [--clips 20]]
+    python -m evaluate.bench [device=cpu|cuda] [out=benchmarks] [quick=true]
+        [run=<trained NMF-interpreter run> [clips=20]]
 
 Writes ``<out>/results.md`` and ``<out>/results.json``. Sections: explanation cost per clip
 (intrinsic NMF explanation vs a classifier forward pass and vs each post-hoc method; with
-``--run``, also cost next to deletion AUC on that run's test clips), training step of
+``run=``, also cost next to deletion AUC on that run's test clips), training step of
 interpreter + classifier vs the classifier alone, NMF dictionary learning with torchnmf vs
 scikit-learn, input pipeline vs model step, and epoch time / peak memory at 1x, 2x, 4x the
 dataset size. Timings are medians of repeats after a warm-up; models are untrained (cost
-does not depend on the weights) except in the ``--run`` section.
+does not depend on the weights) except in the ``run=`` section. The options were
+``--device``, ``--out``, ``--quick``, ``--run`` and ``--clips``; those still work, with a note.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import platform
 import resource
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
-from evaluate.cli_errors import ArgumentParser, run_cli
+from evaluate.cli_args import Option, boolean, legacy_flags, parse_options, whole_number
+from evaluate.cli_errors import run_cli
 from evaluate.runs import load_run
 from interp_models.audio.features import Log1pSpectrogram, LogMel
 from interp_models.audio.io import load_audio
@@ -142,9 +145,9 @@ def bench_quality_vs_cost(
     run_dir: str, n_clips: int, methods: tuple[str, ...] | None = None
 ) -> dict[str, Any]:
     """Cost and deletion AUC of the intrinsic explanation and every post-hoc method on a
-    trained NMF-interpreter run's test clips, taken from ``evaluate.report.evaluate_run``
+    trained NMF-interpreter run's test clips, taken from ``evaluate.nmf.report.evaluate_run``
     (the same code and clips as the report; one clip at a time, on CPU)."""
-    from evaluate.report import DEFAULT_METHODS, INTRINSIC, evaluate_run
+    from evaluate.nmf.report import DEFAULT_METHODS, INTRINSIC, evaluate_run
 
     methods = DEFAULT_METHODS if methods is None else methods
     result = evaluate_run(run_dir, methods, n_clips, log=lambda *_: None)
@@ -420,14 +423,14 @@ def quality_markdown(q: dict[str, Any] | None) -> list[str]:
     if not q:
         return [
             "Deletion AUC beside the cost needs a trained run: "
-            "`python -m evaluate.bench --run <nmf_interpreter run dir>`.",
+            "`python -m evaluate.bench run=<nmf_interpreter run dir>`.",
             "",
         ]
     lines = [
         "### Cost next to deletion AUC on a trained run",
         "",
         f"Run `{q['run']}`, first {q['clips']} test clips, explaining the predicted class one "
-        "clip at a time on CPU (the code of `evaluate.report`). Deletion AUC: probability of "
+        "clip at a time on CPU (the code of `evaluate.nmf.report`). Deletion AUC: probability of "
         "the class as 8 mel bands x 16 time divisions are removed in the explanation's order "
         "(lower is better).",
         "",
@@ -459,36 +462,39 @@ def quality_markdown(q: dict[str, Any] | None) -> list[str]:
 
 
 def _device(name: str) -> torch.device:
-    """``--device``: a torch device this machine has."""
+    """``device=``: a torch device this machine has."""
     try:
         device = torch.device(name)
-    except RuntimeError as exc:
-        raise argparse.ArgumentTypeError(f"not a torch device: {name!r}") from exc
+    except RuntimeError:
+        raise ValueError("must be a torch device (cpu, cuda, cuda:1)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise argparse.ArgumentTypeError(f"{name}: CUDA is not available on this machine")
+        raise ValueError("must be cpu: CUDA is not available on this machine")
     return device
 
 
+USAGE = __doc__.split("\n\n")[1]
+OPTIONS = (
+    Option("device", _device),  # default: cuda if available, else cpu
+    Option("out", default="benchmarks"),
+    Option("quick", boolean, default=False),  # small sizes (for tests)
+    Option("run"),  # a trained NMF-interpreter run: adds deletion AUC to the costs
+    Option("clips", whole_number, default=20),  # test clips for run=
+)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = ArgumentParser("python -m evaluate.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--device", type=_device, default="cuda" if torch.cuda.is_available() else "cpu"
-    )
-    parser.add_argument("--out", default="benchmarks")
-    parser.add_argument("--quick", action="store_true", help="small sizes (for tests)")
-    parser.add_argument("--run", help="trained NMF-interpreter run: adds deletion AUC to costs")
-    parser.add_argument("--clips", type=int, default=20, help="test clips for --run")
-    args = parser.parse_args(argv)
+    argv = legacy_flags(sys.argv[1:] if argv is None else argv, flags=("quick",))
+    args = SimpleNamespace(**parse_options(argv, OPTIONS, USAGE))
     if args.run:
-        load_run(args.run)  # a bad --run fails now, not after the other sections
-    device = args.device
+        load_run(args.run)  # a bad run= fails now, not after the other sections
+    device = args.device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     batch = 8 if args.quick else 32
     results = {
         "device": device_name(device),
         "torch": torch.__version__,
         "command": "python -m evaluate.bench"
-        + (" --quick" if args.quick else "")
-        + (f" --run {args.run} --clips {args.clips}" if args.run else ""),
+        + (" quick=true" if args.quick else "")
+        + (f" run={args.run} clips={args.clips}" if args.run else ""),
         "explanation": bench_explanation_cost(device, batch, args.quick),
         "quality": bench_quality_vs_cost(args.run, args.clips) if args.run else None,
         "training_step": bench_training_step(device, batch),

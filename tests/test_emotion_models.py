@@ -11,11 +11,11 @@ from evaluate.emotion.metrics import (
     mapping_agreement,
     pearson_per_output,
     regression_report,
-    relevance_share_in_evidence,
     rmse_per_output,
     standardise_mapping,
     top_quality_agreement,
 )
+from evaluate.metrics.localization import relevance_mass_inside
 from interp_models.data.midlevel import EMOTIONS, QUALITIES
 from interp_models.emotion.frontend import LogFrequencySpectrogram, log_filterbank
 from interp_models.emotion.models import A2E, MidLevelEmotionModel
@@ -58,7 +58,7 @@ def test_mapping_agreement_known_answers():
     assert top_quality_agreement(eff, np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])) == 0.5
 
 
-def test_relevance_share_in_evidence_known_answers():
+def test_relevance_mass_inside_nothing_to_score_is_nan():
     rel = torch.zeros(3, 2, 3)
     rel[0, 0, :3] = 1.0
     rel[0, 1, 0] = 1.0
@@ -67,11 +67,11 @@ def test_relevance_share_in_evidence_known_answers():
     ev = torch.zeros(3, 2, 3, dtype=torch.bool)
     ev[0, 0, :] = True
     ev[1, 0, 0] = True  # clip 1: no positive relevance -> NaN
-    share = relevance_share_in_evidence(rel, ev)  # clip 2: empty mask -> NaN
+    share = relevance_mass_inside(rel, ev, nothing=float("nan"))  # clip 2: empty mask -> NaN
     assert share[0].item() == pytest.approx(0.75)
     assert torch.isnan(share[1:]).all()
     with pytest.raises(ValueError, match="bool"):
-        relevance_share_in_evidence(rel, ev.float())
+        relevance_mass_inside(rel, ev.float(), nothing=float("nan"))
 
 
 def test_explanation_is_the_model():

@@ -17,10 +17,9 @@ from evaluate.heart.report import (
     _aggregate,
     check_same_data,
     lesion_share,
-    mcnemar_exact,
     spread_over_frames,
-    wilson_interval,
 )
+from evaluate.metrics.statistics import mcnemar_exact, wilson_interval
 from interp_models.heart.states import DIASTOLE, FRAME_RATE, S1, S2, SYSTOLE
 from tests.test_heart_cli import TINY_HEART
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from scipy.stats import spearmanr
 
 
@@ -114,34 +113,3 @@ def top_quality_agreement(learned_effects: np.ndarray, true_effects: np.ndarray)
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"effects must be (N, Q) alike, got {a.shape}, {b.shape}")
     return float(np.mean(np.abs(a).argmax(1) == np.abs(b).argmax(1)))
-
-
-def relevance_share_in_evidence(relevance: torch.Tensor, evidence: torch.Tensor) -> torch.Tensor:
-    """Share of a time-frequency explanation's positive relevance inside an evidence mask.
-
-    The hook for post-hoc explanations of the A2E black box (SHAP, LRP, ...: any
-    (B, F, T) relevance on the model's input grid): with ``evidence`` the mask of the
-    most effective quality's evidence events (``evaluate.emotion.evidence``), it says how
-    much of the explanation points where the generator put what drove the rating.
-    Relevance mass accuracy of Arras, Osman & Samek, Information Fusion 2022: negative
-    relevance is ignored.
-
-    Returns
-    -------
-    (B,) in [0, 1]; NaN for a clip with no positive relevance or an empty mask (nothing
-    to point at). Chance level is the mask's area fraction (``evidence.float().mean``).
-    """
-    if relevance.ndim != 3 or relevance.shape != evidence.shape:
-        raise ValueError(
-            f"relevance and evidence must both be (B, F, T), got {tuple(relevance.shape)} "
-            f"and {tuple(evidence.shape)}"
-        )
-    if evidence.dtype != torch.bool:
-        raise ValueError(f"evidence must be a bool tensor, got {evidence.dtype}")
-    if not torch.isfinite(relevance).all():
-        raise ValueError("relevance contains NaN or inf")
-    pos = relevance.flatten(1).clamp_min(0).double()
-    total = pos.sum(1)
-    inside = (pos * evidence.flatten(1)).sum(1)
-    ok = (total > 0) & evidence.flatten(1).any(1)
-    return torch.where(ok, inside / total.clamp_min(1e-300), torch.nan).float()

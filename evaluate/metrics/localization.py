@@ -38,20 +38,36 @@ def _order(relevance: torch.Tensor) -> torch.Tensor:
     return torch.sort(relevance.flatten(1), dim=1, descending=True, stable=True).indices
 
 
-def relevance_mass_inside(relevance: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+def relevance_mass_inside(
+    relevance: torch.Tensor, truth: torch.Tensor, nothing: float = 0.0
+) -> torch.Tensor:
     """Relevance mass accuracy: positive relevance inside ``truth`` / all positive relevance.
 
     Arras, Osman, Samek, "CLEVR-XAI: A benchmark dataset for the ground truth evaluation of
     neural network explanations", Information Fusion 2022. Negative relevance (evidence
-    *against* the class) is ignored, as in that paper.
+    *against* the class) is ignored, as in that paper. Its chance level is the area fraction
+    of ``truth`` (what a uniform map gets).
 
-    Degenerate case: no positive relevance at all gives 0 (the map points nowhere).
+    Parameters
+    ----------
+    relevance : (B, F, T) relevance on the grid of ``truth``.
+    truth : (B, F, T) bool ground-truth region.
+    nothing : the value of a clip with nothing to score: no positive relevance (the map
+        points nowhere) or an empty ``truth``. 0 scores such a map as a miss (the NMF
+        report, whose truth is never empty); NaN leaves the clip out of a mean (the emotion
+        report, whose evidence region can be empty).
+
+    Returns
+    -------
+    (B,) in [0, 1] (or ``nothing``), in the dtype of ``relevance`` (float32 for integers).
     """
     _check(relevance, truth)
-    pos = relevance.flatten(1).clamp_min(0)
+    pos = relevance.flatten(1).clamp_min(0).double()
     total = pos.sum(dim=1)
     inside = (pos * truth.flatten(1)).sum(dim=1)
-    return torch.where(total > 0, inside / torch.where(total > 0, total, 1.0), 0.0)
+    ok = (total > 0) & truth.flatten(1).any(dim=1)
+    share = torch.where(ok, inside / total.clamp_min(1e-300), nothing)
+    return share.to(_float(relevance))
 
 
 def relevance_rank_inside(relevance: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,11 @@ from evaluate.metrics import (
     relevance_mass_inside,
     topk_agreement,
 )
+from evaluate.metrics.statistics import summarise
 from evaluate.reporting.figures import plot_component_explanation
 from interp_models.audio.io import write_audio
 from interp_models.data.masks import load_event_mask
-from interp_models.explanation import Explanation
+from interp_models.explanation import Explanation, spectrogram_grid, write_explanation_json
 from interp_models.nmf.interpreter import NMFInterpreter
 
 log = logging.getLogger(__name__)
@@ -94,17 +94,6 @@ def _truths(dm, rows: np.ndarray, freqs: np.ndarray, times: np.ndarray):
         torch.from_numpy(np.stack([m.on_grid(freqs, times, which=w) for m in masks]))
         for w in ("mask", "box")
     )
-
-
-def summarise(per_clip: dict[str, list[float]]) -> dict[str, float]:
-    """Mean and 95% normal-approximation confidence half-width of each per-clip metric."""
-    out: dict[str, float] = {}
-    for key, values in per_clip.items():
-        v = np.asarray(values, dtype=np.float64)
-        out[key] = float(v.mean())
-        out[f"{key}_ci95"] = float(1.96 * v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
-    out["n_clips"] = len(next(iter(per_clip.values()))) if per_clip else 0
-    return out
 
 
 @torch.no_grad()
@@ -198,15 +187,23 @@ def explain_clip(
     meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Explain one waveform and write ``input.wav``, ``explanation.wav``, ``figure.png``,
-    ``explanation.json`` to ``out_dir``. The listenable explanation is the inverse STFT of
-    the masked ``log1p|X|`` with the input's phase (Parekh et al. 2022)."""
+    ``explanation.json`` to ``out_dir``; returns the JSON record. The listenable
+    explanation is the inverse STFT of the masked ``log1p|X|`` with the input's phase
+    (Parekh et al. 2022).
+
+    The record is ``interp_models.explanation``'s schema, with the relevance map
+    ``mask * log1p|X|`` on the STFT grid; its ``meta`` holds ``meta`` plus
+    ``class_name`` (explained), ``classifier_prediction``, ``relevant_components``
+    (by decreasing relevance) and ``files``.
+    """
     device = model.W.device
     wave = wave.reshape(1, -1).float().to(device)
     X = stft.to(device).stft(wave)
     spec = torch.log1p(X.abs())
     x = logmel.to(device)(wave)
     tgt = None if target is None else torch.tensor([target], device=device)
-    e: Explanation = model.explain(x, tgt, threshold=threshold)
+    grid = spectrogram_grid(stft, spec.shape[-1])
+    e: Explanation = model.explain(x, target=tgt, threshold=threshold, spec=spec, grid=grid)
     mask = e.maps["mask"]
     phase = torch.polar(torch.ones_like(X.abs()), X.angle())
     listen = stft.invert(mask * spec, phase, length=wave.shape[-1])
@@ -234,18 +231,20 @@ def explain_clip(
             f"interpreter: {class_names[int(e.maps['logits'][0].argmax())]}",
         ],
     )
-    record = e.to_json(
+    path = write_explanation_json(
+        out_dir / "explanation.json",
+        e,
         0,
         **(meta or {}),
         class_name=class_names[explained],
         classifier_prediction=class_names[pred],
+        relevant_components=relevant,
+        files={
+            k: f"{k}.{ext}"
+            for k, ext in [("input", "wav"), ("explanation", "wav"), ("figure", "png")]
+        },
     )
-    record["relevant_components"] = relevant
-    record["files"] = {
-        k: f"{k}.{ext}" for k, ext in [("input", "wav"), ("explanation", "wav"), ("figure", "png")]
-    }
-    (out_dir / "explanation.json").write_text(json.dumps(record, indent=1) + "\n")
-    return record
+    return json.loads(path.read_text())
 
 
 def export_examples(
@@ -274,8 +273,8 @@ def export_examples(
             {
                 "clip": stem,
                 "dir": str(out_dir / stem),
-                "explained": record["class_name"],
-                "relevant_components": record["relevant_components"],
+                "explained": record["meta"]["class_name"],
+                "relevant_components": record["meta"]["relevant_components"],
             }
         )
     return exported

@@ -1,0 +1,292 @@
+"""The steps every intrinsic-versus-post-hoc report shares, written once.
+
+A family's report (``evaluate.<family>.report``) is the same sequence of steps:
+
+1. load its run pair and check that both were trained on the same data and splits
+   (:func:`check_same_data`);
+2. explain the same clips with the by-design model and with every post-hoc method on the
+   black box (:func:`posthoc_explainers`: the same methods, sampling budgets and the
+   "bands for the sampling methods, single bins for the others" rule everywhere);
+3. score the explanations against the family's ground truth (the family's own part) and
+   summarise them per method (``evaluate.metrics.statistics``);
+4. open with one summary table (methods as rows, metrics as columns, best in bold, 95%
+   confidence half-widths) and one cost-versus-score figure (:func:`summary_blocks`), then
+   the family's own blocks;
+5. write ``report.md``, ``report.html``, ``report.json`` and log to W&B (:func:`finish`).
+
+Only steps 2 (the intrinsic side) and 3 and the family's extra blocks differ between
+families.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from torch import nn
+
+from evaluate.posthoc import GROUPED, build_explainer
+from evaluate.posthoc.explainers import Explainer
+from evaluate.posthoc.groupings import Grouping, TFBins
+from evaluate.reporting.format import (
+    Block,
+    Heading,
+    Image,
+    Table,
+    fmt,
+    log_blocks_to_wandb,
+    save_figure,
+    write_pages,
+)
+
+__all__ = [
+    "Metric",
+    "check_same_data",
+    "cost_figure",
+    "finish",
+    "jsonable",
+    "posthoc_explainers",
+    "summary_blocks",
+    "summary_table",
+    "verdict_text",
+]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One column of a report: ``key`` in the per-method summaries (``key_ci95`` beside it
+    when it has a confidence half-width), how it reads and which way is better."""
+
+    key: str
+    title: str
+    higher_is_better: bool
+    what: str = ""
+    percent: bool = False  # a proportion, shown as a percentage
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def check_same_data(
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    keys: Sequence[str],
+    names: tuple[str, str],
+    hint: str,
+) -> None:
+    """Raise ``ValueError`` naming both runs when their ``data.<key>`` settings differ.
+
+    Parameters
+    ----------
+    a, b : the two runs' resolved configs.
+    keys : the data settings that decide which clips and splits a run saw.
+    names : how the error names the runs, e.g. ``("run=<dir>", "blackbox=<dir>")``.
+    hint : what to do about it (the family's black-box config).
+    """
+    da, db = a.get("data", {}), b.get("data", {})
+    diff = [k for k in keys if da.get(k) != db.get(k)]
+    if diff:
+        details = "; ".join(f"data.{k}: {da.get(k)!r} vs {db.get(k)!r}" for k in diff)
+        raise ValueError(
+            f"{names[0]} and {names[1]} were not trained on the same data settings / splits "
+            f"({details}); {hint}"
+        )
+
+
+# ----------------------------------------------------------------------------- explaining
+
+
+def posthoc_explainers(
+    methods: Sequence[str],
+    net: nn.Module,
+    frontend: nn.Module,
+    bands: Grouping,
+    seed: int = 0,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Iterator[tuple[str, Explainer, Grouping]]:
+    """``(name, explainer, grouping)`` for every post-hoc method on the black box ``net``.
+
+    The sampling methods (``evaluate.posthoc.GROUPED``: KernelShap, Lime, occlusion) work on
+    ``bands``, every other method on single input bins (``TFBins``), as in every report.
+    ``options`` holds per-method settings (sampling budgets).
+    """
+    for name in methods:
+        explainer = build_explainer(
+            name, net, frontend=frontend, seed=seed, **(options or {}).get(name, {})
+        )
+        yield name, explainer, bands if name in GROUPED else TFBins(frontend)
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def _cell(summary: Mapping[str, Any], metric: Metric) -> str:
+    value = summary.get(metric.key)
+    if value is None or not math.isfinite(float(value)):
+        return "–"
+    if f"{metric.key}_lo" in summary:  # an asymmetric interval (e.g. Wilson's)
+        lo, hi = summary[f"{metric.key}_lo"], summary[f"{metric.key}_hi"]
+        return f"{fmt(float(value))} [{fmt(float(lo))}, {fmt(float(hi))}]"
+    ci = summary.get(f"{metric.key}_ci95")
+    if metric.percent:
+        return f"{value:.1%}" + (f" ± {ci:.1%}" if ci is not None else "")
+    return fmt(float(value), None if ci is None else float(ci))
+
+
+def _best(summaries: Mapping[str, Mapping[str, Any]], metric: Metric) -> str | None:
+    values = {
+        m: float(s[metric.key])
+        for m, s in summaries.items()
+        if s.get(metric.key) is not None and math.isfinite(float(s[metric.key]))
+    }
+    if not values:
+        return None
+    sign = 1 if metric.higher_is_better else -1
+    return max(values, key=lambda m: sign * values[m])
+
+
+def summary_table(
+    summaries: Mapping[str, Mapping[str, Any]], metrics: Sequence[Metric], caption: str = ""
+) -> Table:
+    """Methods as rows, metrics as columns (mean ± 95% half-width), the best (and every
+    method tied with it) in bold."""
+    best = {m.key: _best(summaries, m) for m in metrics}
+    top = {k: None if b is None else float(summaries[b][k]) for k, b in best.items()}
+    header = ["method"] + [f"{m.title} ({'↑' if m.higher_is_better else '↓'})" for m in metrics]
+    rows = [header]
+    for method, summary in summaries.items():
+        cells = []
+        for metric in metrics:
+            cell = _cell(summary, metric)
+            value = summary.get(metric.key)
+            is_best = cell != "–" and float(value) == top[metric.key]  # every tied best
+            cells.append(f"**{cell}**" if is_best else cell)
+        rows.append([f"`{method}`", *cells])
+    return Table(rows, caption)
+
+
+def cost_figure(
+    summaries: Mapping[str, Mapping[str, Any]],
+    score: Metric,
+    path: Path,
+    intrinsic: Sequence[str] = (),
+    cost: str = "seconds",
+) -> Path:
+    """Seconds per explanation (log scale) against ``score``, one point per method, with
+    the 95% half-width of the score as an error bar; by-design methods in black."""
+    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for method, s in summaries.items():
+        x, y = s.get(cost), s.get(score.key)
+        if x is None or y is None or not (math.isfinite(x) and math.isfinite(y)) or x <= 0:
+            continue
+        own = method in intrinsic
+        ax.errorbar(
+            x,
+            y,
+            yerr=s.get(f"{score.key}_ci95") or 0.0,
+            fmt="s" if own else "o",
+            color="black" if own else None,
+            capsize=3,
+        )
+        ax.annotate(method, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    arrow = "higher" if score.higher_is_better else "lower"
+    ax.set(
+        xscale="log",
+        xlabel="seconds per explanation (CPU, log scale)",
+        ylabel=f"{score.title} ({arrow} is better)",
+        title="Cost versus score",
+    )
+    return save_figure(fig, path)
+
+
+def summary_blocks(
+    summaries: Mapping[str, Mapping[str, Any]],
+    metrics: Sequence[Metric],
+    score: Metric,
+    out: Path,
+    intrinsic: Sequence[str] = (),
+    caption: str = "",
+) -> list[Block]:
+    """The top of every report: the summary table and the cost-versus-score figure."""
+    return [
+        Heading("Summary"),
+        summary_table(summaries, metrics, caption),
+        Image(cost_figure(summaries, score, out / "cost.png", intrinsic), "cost versus score"),
+    ]
+
+
+def verdict_text(
+    summaries: Mapping[str, Mapping[str, Any]], metric: Metric, intrinsic: str
+) -> str | None:
+    """Who wins ``metric``, and whether ``intrinsic`` beats the best post-hoc method with
+    non-overlapping 95% intervals."""
+    best = _best(summaries, metric)
+    if best is None:
+        return None
+    text = f"**{metric.title}**: best is `{best}` ({fmt(summaries[best][metric.key])})."
+    post = {m: s for m, s in summaries.items() if m != intrinsic}
+    best_post = _best(post, metric)
+    if intrinsic not in summaries or best_post is None or metric.key not in summaries[intrinsic]:
+        return text
+    a, b = summaries[intrinsic][metric.key], post[best_post][metric.key]
+    ca = summaries[intrinsic].get(f"{metric.key}_ci95", 0)
+    cb = post[best_post].get(f"{metric.key}_ci95", 0)
+    sign = 1 if metric.higher_is_better else -1
+    if sign * (a - b) > 0:
+        text += f" The intrinsic explanation beats the best post-hoc method `{best_post}`"
+    elif a == b:
+        text += f" The intrinsic explanation ties with the best post-hoc method `{best_post}`"
+    else:
+        text += (
+            f" The intrinsic explanation does **not** beat the best post-hoc method `{best_post}`"
+        )
+    overlap = abs(a - b) <= ca + cb
+    text += f" ({fmt(a)} vs {fmt(b)}"
+    return text + (
+        "; the 95% intervals overlap)." if overlap else "; the 95% intervals do not overlap)."
+    )
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def jsonable(x: Any) -> Any:
+    """``x`` with numpy values, tuples and paths made JSON types; NaN and inf become None
+    (a metric that could not be scored), so ``report.json`` is strict JSON."""
+    if isinstance(x, Mapping):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return jsonable(x.item())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def finish(
+    blocks: list[Block],
+    out: Path,
+    title: str,
+    record: Mapping[str, Any],
+    wandb_prefix: str,
+    sample_rate: int,
+) -> dict[str, Path]:
+    """Write ``report.md``, ``report.html`` and ``report.json`` (``record``, strict JSON) in
+    ``out``, log the blocks to the active W&B run; returns the three paths."""
+    paths = write_pages(blocks, out, title)
+    json_path = out / "report.json"
+    json_path.write_text(json.dumps(jsonable(record), indent=1, allow_nan=False) + "\n")
+    log_blocks_to_wandb(blocks, wandb_prefix, sample_rate)
+    return {**paths, "json": json_path}
