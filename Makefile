@@ -34,7 +34,7 @@ test: setup
 # Cost next to deletion AUC needs a trained NMF run: the latest `make run` run, or RUN=<dir>.
 RUN ?= $(shell ls -td $${INTERP_MODELS_RUNS:-runs}/nmf_interpreter/*/ 2>/dev/null | head -1)
 bench: setup
-	$(PY) -m evaluate.bench --out benchmarks $(if $(RUN),--run $(RUN))
+	$(PY) -m evaluate.bench out=benchmarks $(if $(RUN),run=$(RUN))
 
 lint: setup
 	$(VENV)/bin/ruff check .

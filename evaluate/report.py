@@ -18,8 +18,10 @@ from typing import Any
 
 import yaml
 
-from evaluate.cli_errors import UsageError, run_cli
+from evaluate.cli_args import Option, names, parse_options, whole_number
+from evaluate.cli_errors import run_cli
 from evaluate.posthoc import COMPARED
+from evaluate.reporting.skeleton import ReportRequest
 from interp_models.families import family_of, hook
 
 USAGE = (
@@ -28,26 +30,19 @@ USAGE = (
 )
 
 
+OPTIONS = (
+    Option("run", required=True, repeat=True, metavar="<run_dir>"),
+    Option("blackbox"),
+    Option("out"),
+    Option("n_clips", whole_number, default=20),
+    Option("methods", names, default=COMPARED),
+    Option("figure_clip", whole_number, default=0),
+    Option("n_random", whole_number, default=4),
+)
+
+
 def _parse(argv: list[str]) -> dict[str, Any]:
-    opts: dict[str, Any] = {"run": [], "out": None, "n_clips": 20, "methods": COMPARED}
-    opts.update(blackbox=None, figure_clip=0, n_random=4)
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in opts:
-            raise UsageError(f"evaluate.report: bad argument {arg!r}", USAGE)
-        if key == "run":
-            opts["run"].append(value)
-        elif key in ("n_clips", "figure_clip", "n_random"):
-            if not value.isdigit():
-                raise UsageError(f"evaluate.report: {key}= must be a whole number, got {value!r}")
-            opts[key] = int(value)
-        elif key == "methods":
-            opts[key] = tuple(m for m in value.split(",") if m)
-        else:
-            opts[key] = value
-    if not opts["run"]:
-        raise SystemExit("evaluate.report: give at least one run=<run_dir>")
-    return opts
+    return parse_options(argv, OPTIONS, USAGE)
 
 
 def _pipeline_of(run_dir: str | Path) -> str:
@@ -66,7 +61,16 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
             f"evaluate.report: {opts['run'][0]} is a {family.name} run, which has no report "
             "of its own; give it as blackbox= beside the by-design run it is compared with"
         )
-    paths = hook(family.report)(opts)
+    request = ReportRequest(
+        runs=tuple(Path(r) for r in opts["run"]),
+        blackbox=Path(opts["blackbox"]) if opts["blackbox"] else None,
+        out=Path(opts["out"]) if opts["out"] else None,
+        n_clips=opts["n_clips"],
+        methods=tuple(opts["methods"]),
+        figure_clip=opts["figure_clip"],
+        n_random=opts["n_random"],
+    )
+    paths = hook(family.report)(request)
     print(
         f"[report] wrote {paths['html']} and {paths['md']} in {time.perf_counter() - start:.0f} s"
     )

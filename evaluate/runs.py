@@ -1,19 +1,24 @@
-"""Rebuild a trained model from its run directory, without Lightning or pickled code."""
+"""Rebuild a trained model and its data from its run directory, without Lightning or
+pickled code."""
 
 from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from torch import nn
 
 from interp_models.audio.features import build_frontend
+from interp_models.config import construct
+from interp_models.data.splits import SplitData
+from interp_models.families import DEFAULT_DATA, current_name, data_kind
 from interp_models.nmf.dictionary import Dictionary
 from interp_models.nmf.interpreter import NMFInterpreter
 
@@ -28,13 +33,15 @@ class LoadedRun:
     class_names: list[str]
 
 
-def _run_dir(path: Path) -> Path:
+def find_run_dir(path: str | Path) -> Path:
+    """The finished run (``config.yaml`` + ``metrics.json``) holding ``path``: ``path`` itself
+    or the nearest folder above it."""
     path = Path(path).expanduser().resolve()
     for candidate in [path, *path.parents]:
         if (candidate / "config.yaml").is_file() and (candidate / "metrics.json").is_file():
             return candidate
     raise FileNotFoundError(
-        f"ckpt: {path} is not inside a finished run (config.yaml + metrics.json)"
+        f"run: {path} is not inside a finished run (config.yaml + metrics.json)"
     )
 
 
@@ -64,7 +71,7 @@ def load_run(path: str | Path, device: str = "cpu") -> LoadedRun:
 
     Checkpoints load with ``torch.load(weights_only=True)``: tensors only, no code.
     """
-    run_dir = _run_dir(Path(path))
+    run_dir = find_run_dir(path)
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     names = metrics["data"]["class_names"]
@@ -99,3 +106,30 @@ def load_run(path: str | Path, device: str = "cpu") -> LoadedRun:
         {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
     )
     return LoadedRun(run_dir, cfg, metrics, model.to(device).eval(), frontends, names)
+
+
+def open_data(config: Mapping[str, Any]) -> SplitData:
+    """A run's data, rebuilt from its resolved config and set up (data and features come
+    from the cache): the plain ``interp_models.data`` class its ``data._target_`` names.
+
+    The reports read the data, they do not train on it: the loader keys of the DataModule
+    (``interp_models.families.DATA``) are dropped, and ``train`` is never imported, also
+    not for a run written before the data classes (old DataModule names map through
+    ``interp_models.families.ALIASES``).
+
+    Raises
+    ------
+    ValueError : ``data._target_`` still names a class under ``train``.
+    """
+    data = dict(config["data"])
+    target = current_name(str(data.pop("_target_", DEFAULT_DATA)))
+    if target.split(".")[0] == "train":
+        raise ValueError(f"data._target_: {target} is not a data class (interp_models.data)")
+    kind = data_kind(target)
+    for key in kind.loader_keys if kind else ():
+        data.pop(key, None)
+    cache_dir = config.get("paths", {}).get("cache_dir")
+    opened = construct(get_class(target), data, "data", cache_dir=cache_dir)
+    opened.prepare_data()
+    opened.setup()
+    return opened

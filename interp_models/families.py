@@ -6,6 +6,10 @@ One entry per family is all the wiring a new family needs (besides its packages 
 ``evaluate.explain`` and ``evaluate.report`` import the hooks named here (``module:function``
 strings, so this module imports nothing above ``interp_models``).
 
+:data:`DATA` does the same for the data classes a run's ``data._target_`` names: the plain
+class under ``interp_models.data`` (what the reports open) and the DataModule of ``train/``
+that training wraps it in.
+
 Runs written by earlier versions name pipelines and classes by their old module paths;
 :data:`ALIASES` maps them to today's names, so those runs still load.
 """
@@ -28,8 +32,11 @@ class Family:
     pipelines : the ``pipeline:`` values of its runs.
     train : ``module:function`` running one of its runs: ``(cfg, run_dir, datamodule,
         callbacks) -> metrics dict``.
-    explain : ``module:function``, the ``evaluate.explain`` CLI for one of its runs, or None.
-    report : ``module:function``, its intrinsic-versus-post-hoc report, or None.
+    explain : ``module:function``, the ``evaluate.explain`` CLI for one of its runs
+        (``argv -> output folder``), or None.
+    report : ``module:function``, its intrinsic-versus-post-hoc report
+        (``evaluate.reporting.skeleton.ReportRequest -> {"md", "html", "json", ...}``), or
+        None.
     blackbox : whether the report compares the run with a separately trained black box
         (``blackbox=``) rather than with the run's own classifier.
     """
@@ -72,13 +79,49 @@ FAMILIES: dict[str, Family] = {
     )
 }
 
-# Names that runs written before the family packages (2026-12) carry in their config.yaml.
+
+@dataclass(frozen=True)
+class DataKind:
+    """A kind of data: the plain class a run's ``data._target_`` names (what the reports
+    open, without Lightning) and the DataModule ``train.fit`` wraps it in.
+
+    Attributes
+    ----------
+    data : dotted path of the class under ``interp_models.data``, as configs write it.
+    datamodule : ``module:class`` of its Lightning DataModule in ``train/``.
+    loader_keys : ``data.*`` keys only the DataModule's loaders read; the reports drop them.
+    """
+
+    data: str
+    datamodule: str
+    loader_keys: tuple[str, ...] = ("batch_size", "num_workers", "shuffle_seed")
+
+
+DATA: dict[str, DataKind] = {
+    d.data: d
+    for d in (
+        DataKind("interp_models.data.clips.EventClips", "train.datamodules:ClipDataModule"),
+        DataKind("interp_models.data.music.MusicClips", "train.emotion.data:MusicDataModule"),
+        DataKind(
+            "interp_models.data.heart.HeartRecordings",
+            "train.heart.data:HeartDataModule",
+            ("batch_size", "num_workers", "shuffle_seed", "train_crop_s"),
+        ),
+    )
+}
+#: the data class of runs whose config has no ``data._target_``
+DEFAULT_DATA = "interp_models.data.clips.EventClips"
+
+# Names that runs written by earlier versions carry in their config.yaml: pipelines and
+# DataModules before the family packages (2026-12), DataModules before data classes.
 ALIASES: dict[str, str] = {
     "train.heart_pipeline.run": "heart",
     "train.emotion_pipeline.run": "emotion",
-    "train.datamodules.ClipDataModule": "train.datamodules.ClipDataModule",
-    "train.emotion_data.MusicDataModule": "train.emotion.data.MusicDataModule",
-    "train.heart_datamodule.HeartDataModule": "train.heart.data.HeartDataModule",
+    "train.datamodules.ClipDataModule": "interp_models.data.clips.EventClips",
+    "train.emotion.data.MusicDataModule": "interp_models.data.music.MusicClips",
+    "train.emotion_data.MusicDataModule": "interp_models.data.music.MusicClips",
+    "train.heart.data.HeartDataModule": "interp_models.data.heart.HeartRecordings",
+    "train.heart_datamodule.HeartDataModule": "interp_models.data.heart.HeartRecordings",
 }
 
 
@@ -100,6 +143,12 @@ def family_of(pipeline: str) -> Family:
             return family
     known = sorted(p for f in FAMILIES.values() for p in f.pipelines)
     raise ValueError(f"pipeline: unknown {pipeline!r}; known pipelines are {known}")
+
+
+def data_kind(target: str) -> DataKind | None:
+    """The :data:`DATA` entry of a ``data._target_`` (old names accepted); ``None`` for a
+    class of the user's own."""
+    return DATA.get(current_name(str(target)))
 
 
 def hook(target: str) -> Callable[..., Any]:

@@ -107,11 +107,11 @@ def clip(tmp_path_factory) -> Path:
 @pytest.mark.parametrize(
     ("module", "args", "named"),
     [
-        ("evaluate.explain", ["{clip}", "ckpt={missing}"], "ckpt: {missing} is not inside"),
+        ("evaluate.explain", ["{clip}", "run={missing}"], "run: {missing} is not inside"),
         ("evaluate.heart.explain", ["{bad}", "run={missing}"], "cannot read audio file '{bad}'"),
-        ("evaluate.emotion.explain", ["{clip}", "ckpt={missing}"], "ckpt: {missing} is not"),
+        ("evaluate.emotion.explain", ["{clip}", "run={missing}"], "run: {missing} is not"),
         ("evaluate.report", ["run={missing}"], "{missing}/config.yaml not found"),
-        ("evaluate.bench", ["--run", "{missing}"], "ckpt: {missing} is not inside"),
+        ("evaluate.bench", ["run={missing}"], "run: {missing} is not inside"),
     ],
 )
 def test_evaluate_cli_names_the_file(module, args, named, clip, tmp_path):
@@ -123,10 +123,23 @@ def test_evaluate_cli_names_the_file(module, args, named, clip, tmp_path):
     assert named.format(**paths) in _error_line(proc.stderr)
 
 
+def test_evaluate_cli_old_option_names_still_work_with_a_note(clip, tmp_path):
+    """``ckpt=`` (explain) and ``--run`` (bench) were the names before ``run=``."""
+    missing = tmp_path.resolve() / "no_run"
+    for module, args in (
+        ("evaluate.explain", [str(clip), f"ckpt={missing}"]),
+        ("evaluate.bench", ["--run", str(missing)]),
+    ):
+        proc = _cli(module, *args)
+        assert proc.returncode == 1
+        assert f"run: {missing} is not inside" in _error_line(proc.stderr)
+        assert "is deprecated; use run=" in proc.stderr.splitlines()[0]
+
+
 def test_evaluate_cli_traceback_on_request(clip, tmp_path):
-    proc = _cli("evaluate.explain", str(clip), f"ckpt={tmp_path}", HYDRA_FULL_ERROR="1")
+    proc = _cli("evaluate.explain", str(clip), f"run={tmp_path}", HYDRA_FULL_ERROR="1")
     assert proc.returncode == 1
-    assert "Traceback" in proc.stderr and "FileNotFoundError: ckpt:" in proc.stderr
+    assert "Traceback" in proc.stderr and "FileNotFoundError: run:" in proc.stderr
 
 
 def _main_error(capsys, main, argv: list[str]) -> tuple[int, str]:
@@ -143,20 +156,30 @@ def quiet(monkeypatch):
 
 
 def test_explain_missing_clip_fails_before_the_model_loads(quiet, capsys, tmp_path):
-    code, line = _main_error(capsys, explain.main, [str(tmp_path / "x.wav"), "ckpt=nowhere"])
+    code, line = _main_error(capsys, explain.main, [str(tmp_path / "x.wav"), "run=nowhere"])
     assert code == 1
     assert line == f"error: cannot read audio file '{tmp_path / 'x.wav'}': file does not exist"
+
+
+def test_explain_names_a_run_without_an_explain_command(quiet, capsys, clip, tmp_path):
+    (tmp_path / "config.yaml").write_text("pipeline: supervised\n")
+    (tmp_path / "metrics.json").write_text("{}\n")
+    code, line = _main_error(capsys, explain.main, [str(clip), f"run={tmp_path}"])
+    assert code == 1
+    assert line.startswith(f"error: run: {tmp_path.resolve()} is a blackbox run, which has no")
 
 
 @pytest.mark.parametrize(
     ("main", "argv", "named"),
     [
-        (explain.main, ["a.wav", "ckpt=r", "treshold=1"], "unknown option treshold="),
-        (explain.main, ["a.wav"], "expected one clip and ckpt=<run>"),
+        (explain.main, ["a.wav", "run=r", "treshold=1"], "unknown option treshold="),
+        (explain.main, ["a.wav"], "expected one clip and run=<run>"),
         (report.main, ["run=r", "n_clips=ten"], "n_clips= must be a whole number, got 'ten'"),
-        (report.main, ["run=r", "nclips=1"], "bad argument 'nclips=1'"),
-        (bench.main, ["--clips", "x"], "argument --clips: invalid int value: 'x'"),
-        (bench.main, ["--device", "gpu0"], "argument --device: not a torch device: 'gpu0'"),
+        (report.main, ["run=r", "nclips=1"], "unknown option nclips="),
+        (report.main, ["n_clips=1"], "expected run=<run_dir>"),
+        (bench.main, ["clips=x"], "clips= must be a whole number, got 'x'"),
+        (bench.main, ["--clips", "x"], "clips= must be a whole number, got 'x'"),
+        (bench.main, ["device=gpu0"], "device= must be a torch device (cpu, cuda, cuda:1), got"),
     ],
 )
 def test_usage_errors_exit_2_with_the_usage(quiet, capsys, main, argv, named):
@@ -165,8 +188,8 @@ def test_usage_errors_exit_2_with_the_usage(quiet, capsys, main, argv, named):
 
 
 def test_debug_option_keeps_the_traceback(quiet, clip, tmp_path):
-    with pytest.raises(FileNotFoundError, match="ckpt:"):
-        run_cli(explain.main, [str(clip), f"ckpt={tmp_path}", "debug=true"])
+    with pytest.raises(FileNotFoundError, match="run:"):
+        run_cli(explain.main, [str(clip), f"run={tmp_path}", "debug=true"])
 
 
 def test_bugs_keep_their_traceback(quiet):

@@ -83,11 +83,13 @@ def test_separate_map_is_the_least_squares_fit_and_runs_reload(runs):
     assert isinstance(load_emotion_run(runs["blackbox_emotion"]).model, A2E)
     # A user's clip explained with the joint run.
     clip = next((runs["midlevel_emotion"] / "explanations").glob("*/original.wav"))
-    out = explain_main([str(clip), f"ckpt={runs['midlevel_emotion']}", "emotion=sad"])
+    out = explain_main([str(clip), f"run={runs['midlevel_emotion']}", "emotion=sad"])
     record = json.loads((out / "explanation.json").read_text())
-    assert record["explained_emotion"] == "sad" and set(record["qualities"]) == set(run.qualities)
+    extra = record["meta"]
+    assert extra["explained_emotion"] == "sad" and set(extra["qualities"]) == set(run.qualities)
+    assert record["labels"] == run.qualities and record["grid"] is None
     with pytest.raises(SystemExit, match="black-box"):
-        explain_main([str(clip), f"ckpt={runs['blackbox_emotion']}"])
+        explain_main([str(clip), f"run={runs['blackbox_emotion']}"])
 
 
 def test_variant_and_model_must_match():

@@ -20,6 +20,7 @@ from interp_models.data.midlevel import (
     read_midlevel,
     read_soundtracks_ratings,
 )
+from interp_models.data.music import MusicClips
 from train.emotion.data import MusicDataModule
 
 SR = 22050
@@ -193,12 +194,12 @@ def test_datamodule_masks_missing_labels_and_standardises_on_train(
     assert sum(v["emotions"] for v in summary["labelled"].values()) == 5
 
 
-def test_datamodule_rejects_bad_settings(tmp_path):
+def test_music_clips_reject_bad_settings(tmp_path):
     with pytest.raises(ValueError, match="share folds"):
-        MusicDataModule(train_folds=[1, 2], val_folds=[2])
+        MusicClips(train_folds=[1, 2], val_folds=[2])
     with pytest.raises(ValueError, match="need data.root"):
-        MusicDataModule(ratings="x.csv")
+        MusicClips(ratings="x.csv")
     with pytest.raises(ValueError, match="unknown frontend kind"):
-        MusicDataModule(features={"x": {"kind": "cqt"}})
+        MusicClips(features={"x": {"kind": "cqt"}})
     with pytest.raises(FileNotFoundError, match="not a directory"):
-        MusicDataModule(root=str(tmp_path / "nope")).prepare_data()
+        MusicClips(root=str(tmp_path / "nope")).prepare_data()

@@ -60,11 +60,15 @@ def test_segmentation_aware_run_scores_segmenter_model_and_explanations(heart_ru
     for example in m["examples"]:
         folder = Path(example["dir"])
         info = json.loads((folder / "explanation.json").read_text())
-        sign = 1 if info["target"] == 1 else -1
-        assert sum(info["attribution"]) + info["bias"] == pytest.approx(
-            sign * info["logit"], abs=1e-5
+        extra = info["meta"]
+        sign = 1 if extra["explained"] == "abnormal" else -1
+        assert info["target"] == 0  # the one logit, whichever class is explained
+        assert sum(info["attribution"]) + extra["bias"] == pytest.approx(
+            sign * extra["logit"], abs=1e-5
         )
-        assert np.allclose(np.sum(info["beats"], axis=0), info["attribution"], atol=1e-5)
+        assert np.allclose(np.sum(extra["beats"], axis=0), info["attribution"], atol=1e-5)
+        assert info["grid"]["name"] == "frames"
+        assert sum(info["relevance"]["values"]) == pytest.approx(sum(info["attribution"]), abs=1e-4)
         wave, sr = sf.read(folder / "explanation.wav")
         original, _ = sf.read(folder / "input.wav")
         assert sr == 1000 and wave.shape == original.shape
@@ -76,15 +80,16 @@ def test_explain_cli_reloads_the_run_and_reproduces_its_explanation(heart_run, t
 
     example = Path(_metrics(heart_run)["examples"][0]["dir"])
     saved = json.loads((example / "explanation.json").read_text())
-    out = main([saved["recording"], f"run={heart_run}", f"out={tmp_path / 'a'}"])
+    recording = saved["meta"]["recording"]
+    out = main([recording, f"run={heart_run}", f"out={tmp_path / 'a'}"])
     again = json.loads((out / "explanation.json").read_text())
-    assert again["logit"] == pytest.approx(saved["logit"], abs=1e-4)
+    assert again["meta"]["logit"] == pytest.approx(saved["meta"]["logit"], abs=1e-4)
     assert np.allclose(again["attribution"], saved["attribution"], atol=1e-4)
-    tsv = Path(saved["recording"]).with_suffix(".tsv")  # the annotation, as seg=
-    out = main([saved["recording"], f"run={heart_run}", f"seg={tsv}", f"out={tmp_path / 'b'}"])
+    tsv = Path(recording).with_suffix(".tsv")  # the annotation, as seg=
+    out = main([recording, f"run={heart_run}", f"seg={tsv}", f"out={tmp_path / 'b'}"])
     assert (out / "explanation.wav").is_file()
     with pytest.raises(SystemExit, match="unknown option"):
-        main([saved["recording"], f"run={heart_run}", "colour=red"])
+        main([recording, f"run={heart_run}", "colour=red"])
 
 
 def test_ground_truth_override_reuses_a_saved_segmenter(run_fit, heart_run, tmp_path):

@@ -89,15 +89,25 @@ def test_explanation_decomposes_the_logit_exactly(two_recordings, kw):
         states[k, : len(s)] = torch.from_numpy(s.astype(np.int64))
     lengths = torch.tensor([len(w0), len(w1)])
     logit = net(wave, states, lengths)[:, 0]
-    exp = net.explain(wave, states, lengths)
+    exp = net.explain(wave, states=states, lengths=lengths)
     assert exp.grouping == "states" and exp.labels == ["S1", "systole", "S2", "diastole"]
-    sign = torch.where(exp.target == 1, 1.0, -1.0)
+    assert (exp.target == 0).all()  # the one logit, as for a post-hoc method
+    assert torch.equal(exp.maps["negated"], logit <= 0)  # default: the predicted class
+    sign = torch.where(exp.maps["negated"], -1.0, 1.0)
     total = exp.attribution.sum(1) + exp.maps["bias"]
     assert torch.allclose(total, sign * logit, atol=1e-5)
     assert torch.allclose(exp.maps["beats"].sum(1), exp.attribution, atol=1e-6)
     assert torch.allclose(exp.maps["logit"], logit)
-    flipped = net.explain(wave, states, lengths, target=1 - exp.target)
+    flipped = net.explain(wave, states=states, lengths=lengths, negate=~exp.maps["negated"])
     assert torch.allclose(flipped.attribution, -exp.attribution)
+    abnormal = net.explain(wave, states=states, lengths=lengths, target=0, negate=False)
+    assert torch.allclose(abnormal.attribution.sum(1) + abnormal.maps["bias"], logit, atol=1e-5)
+    # relevance: the per-(beat, state) contributions spread over their 50 Hz frames
+    assert exp.grid.name == "frames" and exp.relevance.shape == states.shape
+    times = exp.grid.axes[0].values
+    assert exp.grid.axes[0].unit == "s" and float(times[0]) == pytest.approx(0.5 / net.frame_rate)
+    assert torch.allclose(exp.relevance.sum(1), exp.attribution.sum(1), atol=1e-5)
+    assert (exp.relevance[states == 0] == 0).all()
     # the reference only moves evidence between baseline and states
     net.set_reference(torch.zeros(4))
     assert torch.allclose(net(wave, states, lengths)[:, 0], logit, atol=1e-5)
@@ -107,8 +117,9 @@ def test_explanation_decomposes_the_logit_exactly(two_recordings, kw):
         assert alone.item() == pytest.approx(logit[k].item(), abs=1e-4)
     n_beats = exp.maps["beat_mask"][0].any(-1).sum().item()
     assert n_beats == beat_index(s0).max() + 1
-    with pytest.raises(ValueError, match="target"):
-        net.explain(wave, states, lengths, target=2)
+    for bad in (1, 2):  # one logit: only output 0 ("normal" is negate=True)
+        with pytest.raises(ValueError, match="target"):
+            net.explain(wave, states=states, lengths=lengths, target=bad)
 
 
 def test_model_learns_a_systolic_murmur_and_points_at_systole():
@@ -135,7 +146,7 @@ def test_model_learns_a_systolic_murmur_and_points_at_systole():
     net.eval()
     normal = y == 0
     net.set_reference(torch.nanmean(net.state_evidence(wave[normal], states[normal]), 0))
-    exp = net.explain(wave, states, target=1)
+    exp = net.explain(wave, states=states, target=0, negate=False)
     pred = (exp.maps["logit"] > 0).long()
     assert binary_scores(y.long().numpy(), pred.numpy())["macc"] >= 0.9
     detected = (pred == 1) & (y == 1)

@@ -17,9 +17,9 @@ from evaluate.heart.report import (
     _aggregate,
     check_same_data,
     lesion_share,
-    spread_over_frames,
 )
 from evaluate.metrics.statistics import mcnemar_exact, wilson_interval
+from interp_models.heart.model import spread_over_frames
 from interp_models.heart.states import DIASTOLE, FRAME_RATE, S1, S2, SYSTOLE
 from tests.test_heart_cli import TINY_HEART
 
@@ -54,7 +54,8 @@ def test_relevance_on_a_finer_grid_aggregates_by_the_frame_holding_each_time():
 
 def test_spread_over_frames_inverts_per_beat_aggregation():
     per_beat = np.array([[1.0, -2.0, 0.5, 3.0], [0.0, 4.0, -1.0, 2.0]])
-    frames = spread_over_frames(per_beat, STATES)
+    frames = spread_over_frames(torch.tensor(per_beat)[None], torch.tensor(STATES)[None])[0]
+    frames = frames.numpy()
     times = (np.arange(STATES.size) + 0.5) / FRAME_RATE
     again, mask = relevance_by_beat_state(frames, times, STATES, FRAME_RATE)
     assert np.allclose(again, per_beat) and mask.all()
@@ -170,8 +171,9 @@ def test_report_compares_intrinsic_and_posthoc_per_state(runs, tmp_path, monkeyp
         )
         e = run.model.explain(
             torch.from_numpy(wave.astype(np.float32))[None],
-            torch.from_numpy(states.astype(np.int64))[None],
-            target=1,
+            states=torch.from_numpy(states.astype(np.int64))[None],
+            target=0,
+            negate=False,
         )
         values = list(rec["methods"][INTRINSIC]["ground_truth"]["per_state"].values())
         assert np.allclose(values, e.attribution[0].numpy(), atol=1e-5)

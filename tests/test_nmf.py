@@ -89,7 +89,7 @@ def test_explain_shapes_and_unknown_layer():
     assert e.maps["mask"].shape == (3, 12, 24) and e.maps["H"].shape == (3, 4, 24)
     assert (e.maps["H"] >= 0).all() and (e.maps["mask"] >= 0).all() and (e.maps["mask"] <= 1).all()
     assert torch.equal(e.target, e.maps["clf_logits"].argmax(1))
-    assert e.to_json(0, input_file="a.wav")["input_file"] == "a.wav"
+    assert e.to_json(0, input_file="a.wav")["meta"]["input_file"] == "a.wav"
     with pytest.raises(ValueError, match="block9"):
         NMFInterpreter(SpectrogramCNN(3, channels=(4,)), ["block9"], torch.rand(12, 4), 3)
 

@@ -112,7 +112,7 @@ def test_posthoc_interpreter_run_and_explain_cli(run_fit, tmp_path, cache_dir):
     sf.write(clip, __import__("numpy").stack([original, original], 1), 16000)
     out = tmp_path / "explained"
     proc = subprocess.run(
-        [sys.executable, "-m", "evaluate.explain", str(clip), f"ckpt={run_dir}", f"out={out}"],
+        [sys.executable, "-m", "evaluate.explain", str(clip), f"run={run_dir}", f"out={out}"],
         cwd=ROOT,
         capture_output=True,
         text=True,

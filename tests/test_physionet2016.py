@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 
 from interp_models.audio.io import AudioReadError
+from interp_models.data.heart import collate_recordings
 from interp_models.data.physionet2016 import (
     abnormal_state,
     read_events,
@@ -17,7 +18,7 @@ from interp_models.data.physionet2016 import (
     read_segmentation,
 )
 from interp_models.heart.states import DIASTOLE, SYSTOLE, AbnormalEvent
-from train.heart.data import HeartDataModule, collate_recordings
+from train.heart.data import HeartDataModule
 
 # One cardiac cycle of 0.8 s as (duration, state); repeated to fill a recording.
 CYCLE = [(0.12, 1), (0.2, 2), (0.1, 3), (0.38, 4)]

@@ -261,15 +261,18 @@ def test_json_export_round_trip(setup, tmp_path):
         tmp_path / "clip1.json", e, 1, grouping, input_file="audio/clip1.wav", model="runs/x"
     )
     record = json.loads(path.read_text())
-    for key in ("input_file", "model", "method", "target", "grouping", "attribution", "labels"):
+    for key in ("method", "target", "grouping", "attribution", "labels", "grid", "relevance"):
         assert key in record
-    assert record["grouping_spec"]["n_divisions"] == 4
-    assert len(record["grouping_spec"]["edges_hz"]) == 5
+    assert record["meta"]["input_file"] == "audio/clip1.wav" and record["meta"]["model"] == "runs/x"
+    assert record["meta"]["grouping_spec"]["n_divisions"] == 4
+    assert len(record["meta"]["grouping_spec"]["edges_hz"]) == 5
     assert len(record["labels"]) == 16 and "Hz x" in record["labels"][0]
-    back, rec = read_explanation_json(path)
+    back, meta = read_explanation_json(path)
     torch.testing.assert_close(back.attribution[0], e.attribution[1])
-    assert back.method == "occlusion" and back.grouping == "bands"
-    assert int(back.target[0]) == int(e.target[1]) and rec["input_file"] == "audio/clip1.wav"
+    torch.testing.assert_close(back.relevance[0], e.maps["relevance_map"][1])
+    assert back.method == "occlusion" and back.grouping == "bands" and back.grid == e.grid
+    assert e.grid.name == "logmel"
+    assert int(back.target[0]) == int(e.target[1]) and meta["input_file"] == "audio/clip1.wav"
 
 
 def test_listenable_outputs_written(setup, tmp_path):

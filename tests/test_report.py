@@ -120,7 +120,7 @@ def test_report_html_renders_in_chromium(report, tmp_path):
 
 
 def test_bench_puts_deletion_auc_beside_the_cost(report):
-    """``python -m evaluate.bench --run``: cost and deletion AUC from the report's own code."""
+    """``python -m evaluate.bench run=``: cost and deletion AUC from the report's own code."""
     from evaluate.bench import bench_quality_vs_cost, quality_markdown
 
     q = bench_quality_vs_cost(str(report.parent / "run"), N_CLIPS, methods=("saliency",))

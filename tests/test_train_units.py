@@ -12,7 +12,8 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from interp_models.config import construct
-from train.datamodules import ClipDataModule, EpochSeededSampler
+from train.datamodules import ClipDataModule, EpochSeededSampler, build_datamodule
+from train.heart.data import HeartDataModule
 from train.tasks import BinaryTask, MulticlassTask, RegressionTask, build_task, summarise
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -109,6 +110,20 @@ def test_datamodule_never_hands_non_finite_input_to_a_model(tmp_path):
 def test_overlapping_folds_are_rejected():
     with pytest.raises(ValueError, match="data.train_folds and data.val_folds share folds"):
         ClipDataModule(train_folds=[1, 2], val_folds=[2])
+
+
+def test_build_datamodule_wraps_the_data_class_and_names_unknown_keys():
+    section = {"_target_": "interp_models.data.clips.EventClips", "batch_size": 7}
+    dm = build_datamodule(section, None)
+    assert type(dm) is ClipDataModule and dm.batch_size == 7 and dm.layout == "esc50"
+    # Runs written before the data classes name the DataModules, by old and older paths.
+    old = build_datamodule({"_target_": "train.heart_datamodule.HeartDataModule"}, None)
+    assert type(old) is HeartDataModule and old.crop_frames == 500
+    assert type(build_datamodule({}, None)) is ClipDataModule  # no _target_: clips
+    with pytest.raises(ValueError, match=r"data\.batch_sise: unknown config key .*batch_size"):
+        build_datamodule({**section, "batch_sise": 8}, None)
+    with pytest.raises(ValueError, match=r"data\.layout: unknown layout"):
+        build_datamodule({**section, "layout": "wav"}, None)
 
 
 @pytest.mark.parametrize(

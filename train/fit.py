@@ -22,16 +22,14 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import get_class
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from evaluate.cli_errors import hydra_task, run_hydra_cli
 from evaluate.runs import load_checkpoint
-from interp_models.config import construct
-from interp_models.families import current_name
 from train.builders import hparams
+from train.datamodules import build_datamodule
 from train.loggers import log_results
 from train.pipelines import resolve_pipeline
 
@@ -67,9 +65,7 @@ def run(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict[str, A
         load_checkpoint(Path(cfg.ckpt_path).expanduser())  # a corrupt file: named, here
     L.seed_everything(cfg.seed, workers=True)
 
-    data = dict(resolved["data"])
-    dm_class = get_class(current_name(data.pop("_target_", "train.datamodules.ClipDataModule")))
-    dm = construct(dm_class, data, "data", cache_dir=resolved["paths"]["cache_dir"])
+    dm = build_datamodule(resolved["data"], resolved["paths"]["cache_dir"])
     dm.prepare_data()
     dm.setup()
     metrics = {

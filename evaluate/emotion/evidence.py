@@ -20,7 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from evaluate.emotion.metrics import relevance_share_in_evidence, standardise_mapping
+from evaluate.emotion.metrics import standardise_mapping
+from evaluate.metrics.localization import relevance_mass_inside
 from interp_models.data.synth_music import load_evidence
 
 
@@ -87,7 +88,7 @@ def posthoc_evidence_share(
     and ``n_clips`` scored.
     """
     top, masks = most_effective_evidence(dm, rows, emotion)
-    share = relevance_share_in_evidence(relevance.float(), masks)
+    share = relevance_mass_inside(relevance.float(), masks, nothing=float("nan"))
     ok = torch.isfinite(share)
     area = masks.flatten(1).float().mean(1)
     return {

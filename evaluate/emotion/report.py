@@ -41,7 +41,6 @@ pipeline wrote under ``<run>/explanations/<song_id>/`` (re-synthesised when miss
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -51,7 +50,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import get_class
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -65,12 +63,14 @@ from evaluate.emotion.evidence import (
 from evaluate.emotion.figures import plot_effect_bars, plot_mapping, plot_relative_effects
 from evaluate.emotion.metrics import (
     mapping_agreement,
-    relevance_share_in_evidence,
     top_quality_agreement,
 )
 from evaluate.emotion.runs import EmotionRun, load_emotion_run
-from evaluate.posthoc import COMPARED, GROUPED, INTENSITY, build_explainer
-from evaluate.posthoc.groupings import Bands, TFBins
+from evaluate.metrics.localization import relevance_mass_inside
+from evaluate.metrics.statistics import mean_ci
+from evaluate.posthoc import COMPARED, INTENSITY
+from evaluate.posthoc.groupings import Bands
+from evaluate.reporting import skeleton
 from evaluate.reporting.format import (
     Audio,
     Block,
@@ -79,13 +79,18 @@ from evaluate.reporting.format import (
     Table,
     Text,
     fmt,
-    log_blocks_to_wandb,
     save_figure,
-    write_pages,
 )
+from evaluate.reporting.skeleton import (
+    Metric,
+    ReportRequest,
+    finish,
+    posthoc_explainers,
+    summary_blocks,
+)
+from evaluate.runs import open_data
 from interp_models.audio.io import write_audio
 from interp_models.blackbox.cnn import SpectrogramCNN
-from interp_models.config import construct
 from interp_models.data.synth_music import SynthMusicConfig, synthesize_clip
 from interp_models.emotion.models import A2E, MidLevelEmotionModel
 from interp_models.families import current_name
@@ -102,6 +107,15 @@ __all__ = [
 
 DEFAULT_METHODS = COMPARED  # the same post-hoc methods in every report
 N_BANDS, N_DIVISIONS = 8, 16
+INTRINSIC = "a2mid2e (by design)"
+#: The summary table's columns: evidence share for the maps, quality agreement for A2Mid2E.
+SUMMARY_METRICS = (
+    Metric("share", "Evidence share", True, percent=True),
+    Metric("above_chance", "Clips above chance", True, percent=True),
+    Metric("top_quality", "Top quality = generator's", True, percent=True),
+    Metric("seconds", "Seconds / clip", False),
+    Metric("n_evals", "Model evaluations", False),
+)
 #: ``data.*`` settings that must agree for two runs to have seen the same clips and splits.
 DATA_KEYS = (
     "_target_",
@@ -133,15 +147,19 @@ def check_same_data(
     The comparison of Chowdhury et al. (ISMIR 2019) is between models trained on the same
     clips and splits; anything else compares datasets, not explanations.
     """
-    a, b = run_cfg.get("data", {}), blackbox_cfg.get("data", {})
-    diff = [k for k in DATA_KEYS if a.get(k) != b.get(k)]
-    if diff:
-        details = "; ".join(f"data.{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in diff)
-        raise ValueError(
-            f"run={run_dir} and blackbox={blackbox_dir} were not trained on the same data "
-            f"({details}); train the black box (config=blackbox_emotion) with the same data "
-            "overrides to compare their explanations"
-        )
+    hint = "train the black box (config=blackbox_emotion) with the same data overrides"
+    names = (f"run={run_dir}", f"blackbox={blackbox_dir}")
+    run_cfg, blackbox_cfg = _current_target(run_cfg), _current_target(blackbox_cfg)
+    skeleton.check_same_data(run_cfg, blackbox_cfg, DATA_KEYS, names, hint)
+
+
+def _current_target(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` with today's name of its ``data._target_``: a run written before the data
+    classes names the DataModule, and is still the same data as a newer run's."""
+    data = dict(cfg.get("data", {}))
+    if "_target_" in data:
+        data["_target_"] = current_name(str(data["_target_"]))
+    return {**cfg, "data": data}
 
 
 def explained_pairs(true_eff: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -186,19 +204,10 @@ def evidence_shares(relevance: torch.Tensor, masks: torch.Tensor) -> dict[str, n
     """Per clip: ``share`` of positive relevance inside the evidence mask (NaN: nothing to
     score), ``chance`` (the mask's area fraction, what a uniform map gets) and
     ``above_chance`` (share > chance). Relevance mass accuracy (Arras et al. 2022) via
-    ``evaluate.emotion.metrics.relevance_share_in_evidence``."""
-    share = relevance_share_in_evidence(relevance.float(), masks).double().numpy()
+    ``evaluate.metrics.localization.relevance_mass_inside``."""
+    share = relevance_mass_inside(relevance.float(), masks, nothing=float("nan")).double().numpy()
     chance = masks.flatten(1).double().mean(1).numpy()
     return {"share": share, "chance": chance, "above_chance": share > chance}
-
-
-def _mean_ci(values: Sequence[float]) -> tuple[float, float, int]:
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return float("nan"), float("nan"), 0
-    ci = 1.96 * v.std(ddof=1) / math.sqrt(v.size) if v.size > 1 else 0.0
-    return float(v.mean()), float(ci), int(v.size)
 
 
 # ----------------------------------------------------------------------------- runs, data
@@ -223,16 +232,6 @@ def _load(run_dir: Path, blackbox_dir: Path | None) -> tuple[EmotionRun, Emotion
             f"({mid.metrics['data'].get('splits')} vs {bb.metrics['data'].get('splits')})"
         )
     return mid, bb
-
-
-def _datamodule(cfg: dict[str, Any]):
-    """The run's ``MusicDataModule`` from its resolved config (cached data and features)."""
-    data = dict(cfg["data"])
-    dm_class = get_class(current_name(data.pop("_target_")))
-    dm = construct(dm_class, data, "data", cache_dir=cfg.get("paths", {}).get("cache_dir"))
-    dm.prepare_data()
-    dm.setup()
-    return dm
 
 
 class _Plain(nn.Module):
@@ -281,9 +280,7 @@ def explain_posthoc(
     ``sign``; maps on the model's input grid (band methods spread evenly over their bins)."""
     bands = Bands(frontend, n_bands=N_BANDS, n_divisions=N_DIVISIONS)
     out = {}
-    for name in methods:
-        explainer = build_explainer(name, net, frontend=frontend, seed=seed)
-        grouping = bands if name in GROUPED else TFBins(frontend)
+    for name, explainer, grouping in posthoc_explainers(methods, net, frontend, bands, seed):
         e = explainer.attribute(x, target, grouping=grouping)
         maps = orient(e.maps["relevance_map"].float(), sign, name)
         out[name] = MethodMaps(maps.detach(), float(e.seconds), float(e.n_evals))
@@ -352,7 +349,7 @@ def _contrast_audio(
     folder = run_dir / "explanations" / song_id
     info_file = folder / "explanation.json"
     if info_file.is_file():
-        info = json.loads(info_file.read_text())
+        info = (r := json.loads(info_file.read_text())).get("meta", r)  # schema 1 or older
         q = info["quality"]
         files = [("original", folder / "original.wav")]
         files += [(f"{q} {lvl}", folder / f"{q}_{lvl}.wav") for lvl in ("low", "high")]
@@ -481,26 +478,10 @@ def verdict(
 # ----------------------------------------------------------------------------- report
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, Path):
-        return str(x)
-    return x
-
-
 def _summaries(results: dict[str, MethodMaps]) -> dict[str, dict[str, float]]:
     out = {}
     for name, r in results.items():
-        share, ci, n = _mean_ci(r.scores["share"])
+        share, ci, n = mean_ci(r.scores["share"])
         ok = np.isfinite(r.scores["share"])
         out[name] = {
             "share": share,
@@ -513,6 +494,16 @@ def _summaries(results: dict[str, MethodMaps]) -> dict[str, dict[str, float]]:
             "n_evals": r.n_evals,
         }
     return out
+
+
+def _summary_rows(
+    post: dict[str, dict[str, float]], bridge: dict[str, dict[str, float]], tqa: float, ex
+) -> dict[str, dict[str, float]]:
+    """The summary table's rows: the intrinsic explanation, then both post-hoc sides."""
+    rows = {INTRINSIC: {"top_quality": tqa, "seconds": float(ex.seconds), "n_evals": ex.n_evals}}
+    rows.update({f"A2E: {m}": v for m, v in post.items()})
+    rows.update({f"A2Mid2E quality: {m}": v for m, v in bridge.items()})
+    return rows
 
 
 def write_emotion_report(
@@ -552,7 +543,7 @@ def write_emotion_report(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     mid, bb = _load(Path(run_dir), None if blackbox_dir is None else Path(blackbox_dir))
-    dm = _datamodule(mid.config)
+    dm = open_data(mid.config)
     if not dm.generator:
         raise ValueError(
             f"run={mid.run_dir}: the emotion report scores explanations against the built-in "
@@ -572,7 +563,7 @@ def write_emotion_report(
     idx = np.arange(n)
 
     # -- intrinsic: the model's own explanation, for every emotion and the explained one
-    ex = model.explain(x, torch.as_tensor(emotion))
+    ex = model.explain(x, target=torch.as_tensor(emotion))
     eff = ex.maps["effects"].numpy()
     rel = ex.maps["relative_effects"].numpy()
     learned = model.mapping.detach().numpy().astype(float)
@@ -688,6 +679,17 @@ def write_emotion_report(
             f"built-in music; {n} test clips. Chowdhury et al., ISMIR 2019: effect = weight x "
             "predicted quality; relative effect = effect / sum |effect|."
         ),
+        *summary_blocks(
+            _summary_rows(post_sum, bridge_sum, tqa, ex),
+            SUMMARY_METRICS,
+            SUMMARY_METRICS[0],
+            out,
+            [INTRINSIC],
+            "Evidence share: positive relevance inside the driving quality's evidence (maps "
+            "only: A2Mid2E explains in quality space, scored by its top quality). `A2E: m` is "
+            "method m on the black box, `A2Mid2E quality: m` the same method on A2Mid2E's "
+            "quality unit (the bridge). Details below.",
+        ),
         Heading("Prediction quality"),
         *_regression_tables(mid, bb),
         Heading("Learned mapping versus the generator's"),
@@ -764,8 +766,6 @@ def write_emotion_report(
         Heading("Per clip"),
         Table(_clip_table(dm, song_ids, emotion, quality, truth, eff, model_top, masks), ""),
     ]
-    paths = write_pages(blocks, out, "A2Mid2E versus post-hoc (emotion)")
-    log_blocks_to_wandb(blocks, "emotion_report", int(dm.sample_rate))
 
     per_clip = []
     for k in range(n):
@@ -813,9 +813,9 @@ def write_emotion_report(
         "per_clip": per_clip,
         "seconds": time.perf_counter() - start,
     }
-    json_path = out / "report.json"
-    json_path.write_text(json.dumps(_jsonable(record), indent=2) + "\n")
-    return {**paths, "json": json_path, **figures}
+    title = "A2Mid2E versus post-hoc (emotion)"
+    paths = finish(blocks, out, title, record, "emotion_report", int(dm.sample_rate))
+    return {**paths, **figures}
 
 
 def _test_per(run: EmotionRun) -> dict[str, float]:
@@ -880,11 +880,8 @@ def _clip_table(dm, song_ids, emotion, quality, truth, eff, model_top, masks) ->
     return rows
 
 
-def report(opts: dict[str, Any]) -> dict[str, Path]:
+def report(request: ReportRequest) -> dict[str, Path]:
     """The ``evaluate.report`` hook: this family's run (``run=``) against ``blackbox=``."""
-    if len(opts["run"]) != 1:
-        raise SystemExit("evaluate.report: give one run= (and its blackbox=) for this family")
-    run_dir = Path(opts["run"][0]).expanduser().resolve()
-    out = Path(opts["out"]) if opts["out"] else run_dir / "report"
-    blackbox = Path(opts["blackbox"]).expanduser().resolve() if opts["blackbox"] else None
-    return write_emotion_report(run_dir, blackbox, out, opts["n_clips"], opts["methods"])
+    blackbox = Path(request.blackbox).expanduser().resolve() if request.blackbox else None
+    run = request.single_run()
+    return write_emotion_report(run, blackbox, request.out_dir, request.n_clips, request.methods)

@@ -35,7 +35,7 @@ def load_emotion_run(path: str | Path, device: str = "cpu") -> EmotionRun:
     path = Path(path).expanduser().resolve()
     run_dir = next((p for p in [path, *path.parents] if (p / "config.yaml").is_file()), None)
     if run_dir is None or not (run_dir / "model.pt").is_file():
-        raise FileNotFoundError(f"ckpt: {path} is not inside a finished emotion run (model.pt)")
+        raise FileNotFoundError(f"run: {path} is not inside a finished emotion run (model.pt)")
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     model = instantiate(cfg["model"]["net"])

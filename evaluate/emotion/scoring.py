@@ -1,4 +1,4 @@
-"""Scoring and explaining a trained emotion model on a ``MusicDataModule``.
+"""Scoring and explaining a trained emotion model on ``MusicClips`` (or its DataModule).
 
 Everything a run of the family reports after training: regression metrics per split,
 agreement of the learned mapping with the generator's, the model's explanations (effects,
@@ -8,7 +8,6 @@ chance levels the post-hoc comparison will be measured against.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from evaluate.emotion.metrics import mapping_agreement, regression_report, top_q
 from interp_models.audio.io import write_audio
 from interp_models.data.synth_music import SynthMusicConfig, synthesize_clip
 from interp_models.emotion.models import MidLevelEmotionModel
+from interp_models.explanation import Explanation, write_explanation_json
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,8 @@ def contrasts(
     explanation says (``direction_agreement``: the sign of the change equals the sign of
     the weight) and whether the model hears the change (``quality_moves``). The first
     ``n_write`` clips are written as ``<song_id>/{original,<quality>_low,_high}.wav`` with
-    an effect figure and ``explanation.json``.
+    an effect figure and ``explanation.json`` (the clip's effects on the emotion; the
+    record above under ``meta``).
     """
     config = SynthMusicConfig(**dm.generator["config"])
     weight = model.mapping.detach().cpu().numpy()
@@ -176,7 +177,15 @@ def contrasts(
                 prediction=float(effects[k, t].sum() + model.emotion_head.bias[t]),
             )
             record["files"] = sorted(p.name for p in folder.iterdir())
-            (folder / "explanation.json").write_text(json.dumps(record, indent=2) + "\n")
+            # the model's explanation of this clip (from explain_split), the contrast in meta
+            explanation = Explanation(
+                attribution=torch.as_tensor(effects[k : k + 1, t]),
+                grouping="qualities",
+                target=torch.tensor([t]),
+                method="midlevel_linear",
+                labels=list(dm.quality_names),
+            )
+            write_explanation_json(folder / "explanation.json", explanation, 0, **record)
         records.append(record)
     return {
         "n_clips": len(records),

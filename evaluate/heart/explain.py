@@ -1,6 +1,6 @@
 """Explain your own heart-sound recording with a trained ``heart_segmentation`` run.
 
-    python -m evaluate.heart.explain path/to/recording.wav run=<run dir>
+    python -m evaluate.explain path/to/recording.wav run=<run dir>
         [seg=<segmentation.tsv>] [out=<dir>] [target=abnormal|normal] [fraction=0.5]
 
 The recording is resampled to the run's rate and segmented by the run's Springer
@@ -23,7 +23,7 @@ import torch
 import yaml
 from hydra.utils import instantiate
 
-from evaluate.cli_args import float_option, parse_file_and_options
+from evaluate.cli_args import RUN, Option, choice, number, parse_file_and_options
 from evaluate.cli_errors import run_cli
 from evaluate.heart.scoring import explain_recording
 from evaluate.runs import load_checkpoint
@@ -34,7 +34,13 @@ from interp_models.heart.springer import SpringerSegmenter
 from interp_models.heart.states import FRAME_RATE, STATE_NAMES
 
 USAGE = __doc__.split("\n\n")[1]
-KEYS = {"run", "seg", "out", "target", "fraction"}
+OPTIONS = (
+    RUN,
+    Option("seg"),
+    Option("out"),
+    Option("target", choice("abnormal", "normal")),
+    Option("fraction", number, default=0.5),
+)
 
 
 @dataclass
@@ -71,16 +77,13 @@ def load_heart_run(run_dir: str | Path) -> HeartRun:
 
 def main(argv: list[str] | None = None) -> Path:
     argv = sys.argv[1:] if argv is None else argv
-    recording, opts = parse_file_and_options(argv, KEYS, "run", USAGE, noun="recording")
-    target = opts.get("target")
-    if target not in (None, "abnormal", "normal"):
-        raise SystemExit(f"target= must be abnormal or normal, got {target!r}")
-    fraction = float_option(opts, "fraction", 0.5)
+    recording, opts = parse_file_and_options(argv, OPTIONS, USAGE, noun="recording")
+    target, fraction = opts["target"], opts["fraction"]
     check_audio_file(recording)
     run = load_heart_run(opts["run"])
     wave = load_audio(recording, run.sample_rate)
     n_frames = len(wave) // (run.sample_rate // FRAME_RATE)
-    if "seg" in opts:
+    if opts["seg"] is not None:
         states = read_segmentation(opts["seg"]).to_frames(n_frames)
         source = str(opts["seg"])
     else:
@@ -94,14 +97,15 @@ def main(argv: list[str] | None = None) -> Path:
         run.sample_rate,
         out,
         recording.stem,
-        target=None if target is None else int(target == "abnormal"),
+        negate=None if target is None else target == "normal",
         fraction=fraction,
         meta={"recording": str(recording), "model": str(run.run_dir), "segmentation": source},
     )
-    print(f"P(abnormal) = {info['probability_abnormal']:.3f}; explaining target {info['target']}")
+    extra = info["meta"]
+    print(f"P(abnormal) = {extra['probability_abnormal']:.3f}; explaining {extra['explained']}")
     for name, value in zip(STATE_NAMES, info["attribution"], strict=True):
         print(f"  {name:9s} {value:+.3f}")
-    print(f"  baseline  {info['bias']:+.3f}")
+    print(f"  baseline  {extra['bias']:+.3f}")
     for name in ("figure.png", "explanation.wav", "explanation.json", "input.wav"):
         print(f"  {out / name}")
     return out

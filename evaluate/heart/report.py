@@ -47,7 +47,6 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from hydra.utils import get_class
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -56,9 +55,10 @@ from evaluate.heart.figures import STATE_COLOURS
 from evaluate.heart.metrics import binary_scores, state_hit_rate
 from evaluate.heart.posthoc import relevance_by_beat_state
 from evaluate.heart.scoring import explain_recording
-from evaluate.nmf.scoring import summarise
-from evaluate.posthoc import COMPARED, GROUPED, build_explainer
-from evaluate.posthoc.groupings import Bands, TFBins
+from evaluate.metrics.statistics import mcnemar_exact, mean_ci, wilson_interval
+from evaluate.posthoc import COMPARED, GROUPED
+from evaluate.posthoc.groupings import Bands
+from evaluate.reporting import skeleton
 from evaluate.reporting.format import (
     Audio,
     Block,
@@ -67,18 +67,22 @@ from evaluate.reporting.format import (
     Table,
     Text,
     fmt,
-    log_blocks_to_wandb,
     save_figure,
-    write_pages,
 )
-from evaluate.runs import LoadedRun, load_run
+from evaluate.reporting.skeleton import (
+    Metric,
+    ReportRequest,
+    finish,
+    posthoc_explainers,
+    summary_blocks,
+)
+from evaluate.runs import LoadedRun, load_run, open_data
 from interp_models.audio.io import write_audio
 from interp_models.cache import default_cache_dir
-from interp_models.config import construct
 from interp_models.families import current_name
 from interp_models.heart.listen import gate, relevant_spans
 from interp_models.heart.springer import segment_recordings
-from interp_models.heart.states import FRAME_RATE, N_STATES, STATE_NAMES, beat_index
+from interp_models.heart.states import FRAME_RATE, STATE_NAMES, beat_index
 
 __all__ = [
     "DEFAULT_METHODS",
@@ -86,9 +90,6 @@ __all__ = [
     "check_same_data",
     "lesion_share",
     "load_blackbox_run",
-    "mcnemar_exact",
-    "spread_over_frames",
-    "wilson_interval",
     "write_heart_report",
 ]
 
@@ -106,6 +107,13 @@ METHOD_OPTIONS: dict[str, dict[str, Any]] = {
     "occlusion": {"perturbations_per_eval": 128},
 }
 SEGMENTATIONS = ("springer", "ground_truth")
+#: The summary table's columns (hit-rate set, primary segmentation).
+SUMMARY_METRICS = (
+    Metric("hit_rate", "Hit rate [Wilson 95%]", True, "largest state = lesion state"),
+    Metric("lesion_share", "Lesion share", True, "positive relevance on the lesion state"),
+    Metric("seconds", "Seconds / recording", False, "CPU, one recording at a time"),
+    Metric("n_evals", "Model evaluations", False, "per recording"),
+)
 #: Data settings two runs must share to be compared on the same recordings and splits.
 DATA_KEYS = (
     "root",
@@ -121,39 +129,6 @@ DATA_KEYS = (
 
 
 # ----------------------------------------------------------------------------- statistics
-
-
-def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion ``k / n`` (95% for ``z = 1.96``).
-
-    Unlike the normal approximation it stays inside [0, 1] and is not empty at 0 or n
-    successes (Wilson, J. Am. Stat. Assoc. 1927). ``(nan, nan)`` for ``n = 0``.
-    """
-    if n <= 0:
-        return float("nan"), float("nan")
-    p = k / n
-    denom = 1 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> float:
-    """Two-sided exact McNemar p-value of paired successes ``a`` and ``b`` (same items).
-
-    Only discordant pairs count: under the null each is equally likely to favour ``a`` or
-    ``b``, so the p-value is the two-sided binomial(n_discordant, 1/2) tail (McNemar,
-    Psychometrika 1947). 1.0 when there is no discordant pair.
-    """
-    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
-    if a.shape != b.shape:
-        raise ValueError(f"paired results differ in shape: {a.shape} vs {b.shape}")
-    n01, n10 = int((~a & b).sum()), int((a & ~b).sum())
-    n = n01 + n10
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(n01, n10) + 1)) / 2**n
-    return float(min(1.0, 2 * tail))
 
 
 def lesion_share(per_beat: np.ndarray, mask: np.ndarray, lesion_state: int) -> float:
@@ -176,39 +151,16 @@ def lesion_share(per_beat: np.ndarray, mask: np.ndarray, lesion_state: int) -> f
     return float(r[:, lesion_state - 1].sum() / total)
 
 
-def spread_over_frames(per_beat: np.ndarray, states: np.ndarray) -> np.ndarray:
-    """(n_beats, 4) span values spread evenly over their frames -> (T,) per-frame values.
-
-    The inverse of ``relevance_by_beat_state`` (``reduce="sum"``) on frame centres: summing
-    the result per (beat, state) gives ``per_beat`` back. Used to draw intrinsic
-    contributions on the same time axis as post-hoc relevance.
-    """
-    states = np.asarray(states, dtype=np.int64)
-    beats = beat_index(states)
-    out = np.zeros(states.size)
-    ok = (states > 0) & (beats >= 0) & (beats < per_beat.shape[0])
-    slot = beats[ok] * N_STATES + states[ok] - 1
-    count = np.bincount(slot, minlength=per_beat.size)
-    flat = np.asarray(per_beat, dtype=np.float64).reshape(-1)
-    out[ok] = flat[slot] / np.maximum(count[slot], 1)
-    return out
-
-
-def _summary(values: Sequence[float]) -> tuple[float, float, int]:
-    """Mean, 95% normal-approximation half-width and n of the finite values."""
-    v = [float(x) for x in values if x is not None and np.isfinite(x)]
-    if not v:
-        return float("nan"), float("nan"), 0
-    s = summarise({"v": v})
-    return s["v"], s["v_ci95"], len(v)
-
-
 # ----------------------------------------------------------------------------- runs
+
+
+#: the ``data._target_`` of heart runs (old DataModule names map to it through ``current_name``)
+HEART_DATA = "interp_models.data.heart.HeartRecordings"
 
 
 def load_blackbox_run(run_dir: str | Path) -> LoadedRun:
     """The black box of a finished ``blackbox_heart`` run (``pipeline: supervised`` on a
-    ``HeartDataModule`` with ``input: spectrogram``), through ``evaluate.runs.load_run``."""
+    ``HeartRecordings`` with ``input: spectrogram``), through ``evaluate.runs.load_run``."""
     path = Path(run_dir).expanduser().resolve()
     cfg_file = path / "config.yaml"
     if not cfg_file.is_file():
@@ -217,12 +169,12 @@ def load_blackbox_run(run_dir: str | Path) -> LoadedRun:
     data = cfg.get("data", {})
     if (
         cfg.get("pipeline") != "supervised"
-        or not str(data.get("_target_", "")).endswith("HeartDataModule")
+        or current_name(str(data.get("_target_", ""))) != HEART_DATA
         or data.get("input") != "spectrogram"
     ):
         raise ValueError(
             f"blackbox: {path} is not a heart-sound black-box run (expected pipeline "
-            "supervised on train.heart.data.HeartDataModule with data.input=spectrogram, "
+            f"supervised on {HEART_DATA} with data.input=spectrogram, "
             "as config=blackbox_heart trains)"
         )
     run = load_run(path)
@@ -234,25 +186,14 @@ def check_same_data(
 ) -> None:
     """Raise ``ValueError`` naming both runs when their data settings (``DATA_KEYS``:
     dataset, generator, rate, folds and splits) differ."""
-    a, b = heart_cfg.get("data", {}), blackbox_cfg.get("data", {})
-    diff = [k for k in DATA_KEYS if a.get(k) != b.get(k)]
-    if diff:
-        details = "; ".join(f"data.{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in diff)
-        raise ValueError(
-            f"run={heart_dir} and blackbox={blackbox_dir} were not trained on the same data "
-            f"settings / splits ({details}); train the black box with the same data "
-            "overrides to compare their explanations"
-        )
-
-
-def _datamodule(cfg: dict[str, Any]):
-    """A run's data module from its resolved config (cached data and features)."""
-    data = dict(cfg["data"])
-    dm_class = get_class(current_name(data.pop("_target_")))
-    dm = construct(dm_class, data, "data", cache_dir=cfg.get("paths", {}).get("cache_dir"))
-    dm.prepare_data()
-    dm.setup()
-    return dm
+    same_data = "train the black box with the same data overrides to compare their explanations"
+    skeleton.check_same_data(
+        heart_cfg,
+        blackbox_cfg,
+        DATA_KEYS,
+        (f"run={heart_dir}", f"blackbox={blackbox_dir}"),
+        same_data,
+    )
 
 
 def _springer_states(heart: HeartRun, dm) -> list[np.ndarray]:
@@ -318,11 +259,10 @@ def _aggregate(relevance: np.ndarray, times: np.ndarray, states: np.ndarray, les
     return _score(per_beat, mask, lesion, per_state_mean)
 
 
-def _grouping(name: str, frontend, n_frames: int, clip_seconds: float):
-    if name in GROUPED:
-        n_div = max(1, min(n_frames, int(round(clip_seconds / DIVISION_S))))
-        return Bands(frontend, edges_hz=BAND_EDGES_HZ, n_divisions=n_div)
-    return TFBins(frontend)
+def _bands(frontend, n_frames: int, clip_seconds: float) -> Bands:
+    """The grouping of the sampling methods: ``BAND_EDGES_HZ`` x ``DIVISION_S`` divisions."""
+    n_div = max(1, min(n_frames, int(round(clip_seconds / DIVISION_S))))
+    return Bands(frontend, edges_hz=BAND_EDGES_HZ, n_divisions=n_div)
 
 
 def _kind(dm, j: int) -> str:
@@ -354,8 +294,8 @@ def explain_recordings(
     ``n_clips`` detected by both models) and context for the report (data modules,
     segmentations, front end).
     """
-    dm = _datamodule(heart.config)
-    dm_bb = _datamodule(blackbox.config)
+    dm = open_data(heart.config)
+    dm_bb = open_data(blackbox.config)
     for split in ("train", "val", "test"):
         a = [str(dm.records[j].path) for j in dm.split_indices[split]]
         b = [str(dm_bb.records[j].path) for j in dm_bb.split_indices[split]]
@@ -418,17 +358,16 @@ def explain_recordings(
         wave = torch.from_numpy(np.asarray(dm.waves[r.index], dtype=np.float32))[None]
         for seg_name, states in segs.items():
             st = torch.from_numpy(np.asarray(states[r.index], dtype=np.int64))[None]
-            start = time.perf_counter()
-            e = model.explain(wave, st, target=1)
-            seconds = time.perf_counter() - start
+            e = model.explain(wave, states=st, target=0, negate=False)
             beats, mask = e.maps["beats"][0].numpy(), e.maps["beat_mask"][0].numpy()
             r.scores[INTRINSIC][seg_name] = _score(beats, mask, r.lesion_state)
             if seg_name == primary_seg:
-                r.seconds[INTRINSIC], r.n_evals[INTRINSIC] = seconds, float(e.n_evals)
-                r.frame_relevance[INTRINSIC] = spread_over_frames(beats, states[r.index])
+                r.seconds[INTRINSIC], r.n_evals[INTRINSIC] = e.seconds, float(e.n_evals)
+                # the per-(beat, state) terms spread over their frames (grid "frames")
+                r.frame_relevance[INTRINSIC] = e.relevance[0].double().numpy()
             # the same model on only the span the black box heard
             m = int(round(r.seen_s * FRAME_RATE))
-            e = model.explain(wave[:, : m * hop], st[:, :m], target=1)
+            e = model.explain(wave[:, : m * hop], states=st[:, :m], target=0, negate=False)
             seen = e.maps["beats"][0].numpy(), e.maps["beat_mask"][0].numpy()
             r.scores[INTRINSIC_SEEN][seg_name] = _score(*seen, r.lesion_state)
             # reference: relevance 1 per frame -> per-state totals are state durations
@@ -445,11 +384,10 @@ def explain_recordings(
     rows = [r.index for r in results]
     n_frames = x_all.shape[-1]
     times = frontend.frame_times(n_frames).cpu().numpy()
-    for name in methods:
-        grouping = _grouping(name, frontend, n_frames, clip_seconds)
-        explainer = build_explainer(
-            name, bb, frontend=frontend, seed=seed, **METHOD_OPTIONS.get(name, {})
-        )
+    bands = _bands(frontend, n_frames, clip_seconds)
+    for name, explainer, grouping in posthoc_explainers(
+        methods, bb, frontend, bands, seed, METHOD_OPTIONS
+    ):
         for r, j in zip(results, rows, strict=True):
             e = explainer.attribute(x_all[j : j + 1], 0, grouping=grouping)
             rel = e.maps["relevance_map"][0].double().numpy()  # (F', T') on the log-mel grid
@@ -502,13 +440,28 @@ def method_summary(results: Sequence[RecordingResult], method: str, seg: str) ->
     means = [r.scores[method][seg].hit_mean for r in rows]
     if all(m is not None for m in means):
         out["hit_rate_frame_mean"] = float(np.mean(means))
-    share, share_ci, n_share = _summary([r.scores[method][seg].lesion_share for r in rows])
+    share, share_ci, n_share = mean_ci([r.scores[method][seg].lesion_share for r in rows])
     out.update(lesion_share=share, lesion_share_ci95=share_ci, lesion_share_n=n_share)
     secs = [r.seconds[method] for r in rows if method in r.seconds]
     if secs:
-        out["seconds"], out["seconds_ci95"], _ = _summary(secs)
+        out["seconds"], out["seconds_ci95"], _ = mean_ci(secs)
         out["n_evals"] = float(np.mean([r.n_evals[method] for r in rows]))
     return out
+
+
+def _summary_rows(
+    summaries: dict[str, dict[str, dict[str, Any]]], methods: Sequence[str], seg: str
+) -> dict[str, dict[str, Any]]:
+    """``method_summary`` values of segmentation ``seg`` under the summary table's keys."""
+    rows = {}
+    for m in methods:
+        s = summaries[m][seg]
+        rows[m] = {k: s[k] for k in ("hit_rate", "seconds", "n_evals") if k in s}
+        if "hit_rate_lo" in s:
+            rows[m].update(hit_rate_lo=s["hit_rate_lo"], hit_rate_hi=s["hit_rate_hi"])
+        if s.get("lesion_share_n"):
+            rows[m].update(lesion_share=s["lesion_share"], lesion_share_ci95=s["lesion_share_ci95"])
+    return rows
 
 
 def _pct(x: float) -> str:
@@ -655,19 +608,6 @@ def _hit_rate_figure(summaries: dict[str, dict[str, dict[str, Any]]], path: Path
 # ----------------------------------------------------------------------------- report
 
 
-def _jsonable(x: Any) -> Any:
-    """NaN / inf -> None, numpy scalars -> Python, recursively (strict JSON)."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
 def _model_scores(heart: HeartRun, blackbox: LoadedRun) -> list[list[str]]:
     """MAcc / Se / Sp of both models on the test split, from their metrics.json."""
     hm = json.loads((heart.run_dir / "metrics.json").read_text())
@@ -748,7 +688,7 @@ def write_heart_report(
         "primary": {s: method_summary(primary, DURATION, s) for s in segs},
         "all_abnormal": {s: method_summary(results, DURATION, s) for s in segs},
     }
-    springer_cost = _summary([r.seconds.get("springer_segmentation") for r in results])
+    springer_cost = mean_ci([r.seconds.get("springer_segmentation") for r in results])
 
     # ---- figures and audio
     files: dict[str, Path] = {}
@@ -770,7 +710,8 @@ def write_heart_report(
             dm.sample_rate,
             folder,
             f"{fig_rec.recording} ({fig_rec.kind}, {pseg} segmentation)",
-            target=1,
+            target=0,
+            negate=False,
             events=dm.events[fig_rec.index] or (),
             fraction=float(heart.config.get("evaluation", {}).get("relevant_fraction", 0.5)),
         )
@@ -833,6 +774,13 @@ def write_heart_report(
             "recordings carry no lesion to point at and are not explained."
         )
     )
+    top = _summary_rows(summaries["primary"], [INTRINSIC, INTRINSIC_SEEN, *methods], pseg)
+    top[INTRINSIC]["seconds"] = top[INTRINSIC].get("seconds", 0.0) + springer_cost[0]
+    caption = (
+        f"Hit-rate set, {pseg} segmentation; seconds of `{INTRINSIC}` include its Springer "
+        "segmentation. Details below."
+    )
+    blocks += summary_blocks(top, SUMMARY_METRICS, SUMMARY_METRICS[0], out, [INTRINSIC], caption)
     blocks += [Heading("Verdict"), Text(verdict(results, list(methods), pseg))]
     if pseg != "ground_truth" and "ground_truth" in segs:
         blocks.append(
@@ -934,8 +882,6 @@ def write_heart_report(
             ),
             Audio(audio_items),
         ]
-    pages = write_pages(blocks, out, "Segmentation-aware versus post-hoc heart-sound explanations")
-    log_blocks_to_wandb(blocks, "heart_report", int(heart.sample_rate))
 
     raw = {
         "run": str(heart.run_dir),
@@ -988,17 +934,14 @@ def write_heart_report(
             for r in results
         ],
     }
-    json_path = out / "report.json"
-    json_path.write_text(json.dumps(_jsonable(raw), indent=1, allow_nan=False) + "\n")
+    title = "Segmentation-aware versus post-hoc heart-sound explanations"
+    paths = finish(blocks, out, title, raw, "heart_report", int(heart.sample_rate))
     log(f"[heart report] done in {time.perf_counter() - start:.0f} s")
-    return {**pages, "json": json_path, **files}
+    return {**paths, **files}
 
 
-def report(opts: dict[str, Any]) -> dict[str, Path]:
+def report(request: ReportRequest) -> dict[str, Path]:
     """The ``evaluate.report`` hook: this family's run (``run=``) against ``blackbox=``."""
-    if len(opts["run"]) != 1:
-        raise SystemExit("evaluate.report: give one run= (and its blackbox=) for this family")
-    run_dir = Path(opts["run"][0]).expanduser().resolve()
-    out = Path(opts["out"]) if opts["out"] else run_dir / "report"
-    blackbox = Path(opts["blackbox"]).expanduser().resolve() if opts["blackbox"] else None
-    return write_heart_report(run_dir, blackbox, out, opts["n_clips"], opts["methods"])
+    blackbox = Path(request.blackbox).expanduser().resolve() if request.blackbox else None
+    run = request.single_run()
+    return write_heart_report(run, blackbox, request.out_dir, request.n_clips, request.methods)

@@ -13,6 +13,7 @@ import torch
 from evaluate.heart.figures import plot_state_explanation
 from evaluate.heart.metrics import binary_scores, state_hit_rate
 from interp_models.audio.io import write_audio
+from interp_models.explanation import write_explanation_json
 from interp_models.heart.listen import gate, relevant_spans
 from interp_models.heart.model import SegmentationAwareNet
 from interp_models.heart.states import (
@@ -55,7 +56,9 @@ def predict(model: SegmentationAwareNet, dm, split: str, segmentation: str) -> d
     out: dict[str, list] = {k: [] for k in ("index", "target", "logit", "attribution")}
     out["beats"], out["beat_mask"] = [], []
     for batch in dm.loader(split, segmentation):
-        exp = model.explain(batch["wave"], batch["states"], batch["length"], target=1)
+        exp = model.explain(
+            batch["wave"], states=batch["states"], lengths=batch["length"], target=0, negate=False
+        )
         out["index"].append(batch["index"].numpy())
         out["target"].append(batch["y"].numpy())
         out["logit"].append(exp.maps["logit"].numpy())
@@ -113,21 +116,30 @@ def explain_recording(
     folder: Path,
     name: str,
     target: int | None = None,
+    negate: bool | None = None,
     events: Sequence[AbnormalEvent] = (),
     fraction: float = 0.5,
     meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Explain one recording and write ``figure.png``, ``input.wav``, ``explanation.wav``
     (the recording gated to its relevant state spans) and ``explanation.json`` to
-    ``folder``; returns the JSON record."""
+    ``folder``; returns the JSON record.
+
+    ``target`` and ``negate`` as ``SegmentationAwareNet.explain`` (default: the predicted
+    class). The record is ``interp_models.explanation``'s schema; its ``meta`` holds
+    ``meta`` plus ``explained`` ("abnormal" or "normal"), ``logit``,
+    ``probability_abnormal``, ``bias``, ``top_state``, ``beats`` (n_beats, 4; 0 where no
+    span), ``relevant_spans`` and ``segments`` ([start_s, end_s, state] rows).
+    """
     model.eval()
     exp = model.explain(
         torch.from_numpy(np.asarray(wave, dtype=np.float32))[None],
-        torch.from_numpy(np.asarray(states, dtype=np.int64))[None],
+        states=torch.from_numpy(np.asarray(states, dtype=np.int64))[None],
         target=target,
+        negate=negate,
     )
     beats, mask = exp.maps["beats"][0].numpy(), exp.maps["beat_mask"][0].numpy()
-    explained = int(exp.target[0])
+    explained = int(not exp.maps["negated"][0])  # 1: "abnormal"
     prob = float(exp.maps["probability"][0])
     title = (
         f"{name}: P(abnormal) = {prob:.2f}, explaining '{'abnormal' if explained else 'normal'}'"
@@ -151,8 +163,12 @@ def explain_recording(
         folder / "explanation.wav", gate(wave, states, relevant, hop, sample_rate), sample_rate
     )
     seg = segments_from_states(states, FRAME_RATE)
-    info = exp.to_json(0, **(meta or {}))
-    info.update(
+    path = write_explanation_json(
+        folder / "explanation.json",
+        exp,
+        0,
+        **(meta or {}),
+        explained="abnormal" if explained else "normal",
         logit=float(exp.maps["logit"][0]),
         probability_abnormal=prob,
         bias=float(exp.maps["bias"][0]),
@@ -164,8 +180,7 @@ def explain_recording(
             for a, z, s in zip(seg.start_s, seg.end_s, seg.state, strict=True)
         ],
     )
-    (folder / "explanation.json").write_text(json.dumps(info, indent=1) + "\n")
-    return info
+    return json.loads(path.read_text())
 
 
 def export_examples(
@@ -215,8 +230,8 @@ def export_examples(
             {
                 "recording": f"{rec.set_name}/{rec.name}",
                 "kind": kind,
-                "probability_abnormal": round(info["probability_abnormal"], 4),
-                "top_state": info["top_state"],
+                "probability_abnormal": round(info["meta"]["probability_abnormal"], 4),
+                "top_state": info["meta"]["top_state"],
                 "dir": str(folder),
             }
         )

@@ -1,6 +1,6 @@
 """Explain your own clip with a trained NMF-interpreter run.
 
-    python -m evaluate.explain path/to/clip.wav ckpt=<run dir or .ckpt> [out=<dir>]
+    python -m evaluate.explain path/to/clip.wav run=<run dir or .ckpt> [out=<dir>]
         [target=<class name or index>] [threshold=0.2]
 
 Writes ``input.wav``, ``explanation.wav`` (what the relevant components hear),
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from evaluate.cli_args import float_option, index_option, parse_file_and_options
+from evaluate.cli_args import RUN, Option, index_option, number, parse_file_and_options
 from evaluate.cli_errors import run_cli
 from evaluate.nmf.scoring import explain_clip
 from evaluate.runs import load_run
@@ -23,26 +24,26 @@ from interp_models.audio.io import check_audio_file, load_audio
 from interp_models.nmf.interpreter import NMFInterpreter
 
 USAGE = __doc__.split("\n\n")[1]
-KEYS = {"ckpt", "out", "target", "threshold"}
+OPTIONS = (RUN, Option("out"), Option("target"), Option("threshold", number, default=0.2))
 
 
-def parse(argv: list[str]) -> tuple[Path, dict[str, str]]:
-    return parse_file_and_options(argv, KEYS, "ckpt", USAGE)
+def parse(argv: list[str]) -> tuple[Path, dict[str, Any]]:
+    return parse_file_and_options(argv, OPTIONS, USAGE)
 
 
 def main(argv: list[str] | None = None) -> Path:
     clip, opts = parse(sys.argv[1:] if argv is None else argv)
     check_audio_file(clip)
-    run = load_run(opts["ckpt"])
+    run = load_run(opts["run"])
     if not isinstance(run.model, NMFInterpreter):
-        raise SystemExit(f"ckpt: {run.run_dir} is not an NMF-interpreter run")
+        raise SystemExit(f"run: {run.run_dir} is not an NMF-interpreter run")
     data = run.config["data"]
     wave = load_audio(clip, data["sample_rate"])
     min_len = int(round(data["clip_seconds"] * data["sample_rate"]))
     if len(wave) < min_len:  # the classifier was trained on clips of this length
         wave = torch.nn.functional.pad(torch.from_numpy(wave), (0, min_len - len(wave))).numpy()
     target = index_option(opts, "target", run.class_names)
-    threshold = float_option(opts, "threshold", 0.2)
+    threshold = opts["threshold"]
     out = Path(opts.get("out") or run.run_dir / "explanations" / "user" / clip.stem)
     record = explain_clip(
         run.model,
@@ -55,10 +56,11 @@ def main(argv: list[str] | None = None) -> Path:
         target=target,
         meta={"input_file": str(clip), "model": str(run.run_dir)},
     )
-    print(f"classifier prediction: {record['classifier_prediction']}")
+    extra = record["meta"]
+    print(f"classifier prediction: {extra['classifier_prediction']}")
     print(
-        f"explained class: {record['class_name']}; relevant components: "
-        f"{record['relevant_components']}"
+        f"explained class: {extra['class_name']}; relevant components: "
+        f"{extra['relevant_components']}"
     )
     for name in ("explanation.wav", "figure.png", "explanation.json", "input.wav"):
         print(f"  {out / name}")

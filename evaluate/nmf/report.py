@@ -35,10 +35,6 @@ are logged to it too.
 
 from __future__ import annotations
 
-import html
-import json
-import sys
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import get_class
 from matplotlib.figure import Figure
 
 from evaluate.metrics import (
@@ -57,39 +52,30 @@ from evaluate.metrics import (
     relevance_mass_inside,
     sparseness,
 )
-from evaluate.nmf.scoring import _truths, explain_clip, summarise
-from evaluate.posthoc import COMPARED, GROUPED, build_explainer
+from evaluate.metrics.statistics import summarise
+from evaluate.nmf.scoring import _truths, explain_clip
+from evaluate.posthoc import COMPARED, GROUPED
 from evaluate.posthoc.audio import listenable
-from evaluate.posthoc.groupings import Bands, TFBins
+from evaluate.posthoc.groupings import Bands
 from evaluate.reporting.figures import plot_relevance_map
-from evaluate.reporting.format import (
-    CHECK_SCRIPT,
-    CSS,
-    data_uri,
-    fmt,
-    html_table,
-    md_inline,
-    md_table,
-    save_figure,
+from evaluate.reporting.format import Audio, Block, Heading, Image, Table, Text, fmt, save_figure
+from evaluate.reporting.skeleton import (
+    Metric,
+    ReportRequest,
+    finish,
+    posthoc_explainers,
+    summary_blocks,
+    verdict_text,
 )
-from evaluate.runs import LoadedRun, load_run
+from evaluate.runs import LoadedRun, load_run, open_data
 from interp_models.audio.io import write_audio
-from interp_models.config import construct
-from interp_models.families import current_name
+from interp_models.data.clips import EventClips
 
 __all__ = ["DEFAULT_METHODS", "METRICS", "evaluate_run", "report", "write_report"]
 
 INTRINSIC = "nmf_interpreter"
 DEFAULT_METHODS = COMPARED  # the same post-hoc methods in every report
 N_BANDS, N_DIVISIONS = 8, 16
-
-
-@dataclass(frozen=True)
-class Metric:
-    key: str
-    title: str
-    higher_is_better: bool
-    what: str
 
 
 METRICS = (
@@ -140,14 +126,10 @@ METRICS = (
 # ----------------------------------------------------------------------------- data
 
 
-def _datamodule(run: LoadedRun):
-    """The run's data module, rebuilt from its resolved config (features from the cache)."""
-    data = dict(run.config["data"])
-    dm_class = get_class(current_name(data.pop("_target_", "train.datamodules.ClipDataModule")))
-    cache = run.config.get("paths", {}).get("cache_dir")
-    dm = construct(dm_class, data, "data", cache_dir=cache)
-    dm.prepare_data()
-    dm.setup()
+def _run_data(run: LoadedRun) -> EventClips:
+    """The run's clips (``evaluate.runs.open_data``: features from the cache), checked
+    against the classes the run was trained on."""
+    dm = open_data(run.config)
     if dm.class_names != run.class_names:
         raise ValueError(f"{run.run_dir}: data classes {dm.class_names} != run {run.class_names}")
     return dm
@@ -265,7 +247,7 @@ def evaluate_run(
     model = run.model
     classifier = model.classifier.eval()
     threshold = float(run.config["interpreter"].get("relevance_threshold", 0.2))
-    dm = _datamodule(run)
+    dm = _run_data(run)
     logmel, stft = dm.frontends["x"], dm.frontends["spec"]
     rows = dm.split_indices["test"][:n_clips]
     if len(rows) == 0:
@@ -289,13 +271,12 @@ def evaluate_run(
     targets = []
     for i in range(len(rows)):
         x, spec = x_all[i : i + 1], spec_all[i : i + 1]
-        start = time.perf_counter()
         with torch.no_grad():
-            e = model.explain(x, threshold=threshold)
-        seconds = time.perf_counter() - start
+            e = model.explain(x, threshold=threshold, spec=spec)
+        seconds = e.seconds
         target = int(e.target[0])
         targets.append(target)
-        kept = e.maps["mask"] * spec  # M * log1p|X|: what the explanation keeps
+        kept = e.relevance  # M * log1p|X| on the STFT grid: what the explanation keeps
         mel_map = stft_to_mel(kept, logmel.mel_fb)[0]
         band_attr = bands.bind(x).from_input_map(mel_map[None])
         t_i = None if truth is None else (truth[0][i], truth[1][i])
@@ -320,9 +301,7 @@ def evaluate_run(
     target_t = torch.tensor(targets)
 
     # -- post-hoc, on the black box
-    for name in methods:
-        explainer = build_explainer(name, classifier, frontend=logmel, seed=seed)
-        grouping = bands if name in GROUPED else TFBins(logmel)
+    for name, explainer, grouping in posthoc_explainers(methods, classifier, logmel, bands, seed):
         e = explainer.attribute(x_all, target_t, grouping=grouping, waves=waves)
         res = results[name] = MethodResult()
         for i in range(len(rows)):
@@ -379,40 +358,6 @@ def evaluate_run(
             },
         )
     return result
-
-
-# ----------------------------------------------------------------------------- verdicts
-
-
-def verdict(result: RunResult, metric: Metric) -> str | None:
-    """Plain statement of who wins ``metric`` and how the intrinsic explanation fares."""
-    rows = {m: s for m, s in result.summary.items() if metric.key in s}
-    if not rows:
-        return None
-    sign = 1 if metric.higher_is_better else -1
-    best = max(rows, key=lambda m: sign * rows[m][metric.key])
-    post = {m: s for m, s in rows.items() if m != INTRINSIC}
-    text = f"**{metric.title}**: best is `{best}` ({fmt(rows[best][metric.key])})."
-    if INTRINSIC not in rows or not post:
-        return text
-    best_post = max(post, key=lambda m: sign * post[m][metric.key])
-    a, b = rows[INTRINSIC][metric.key], post[best_post][metric.key]
-    ca, cb = (
-        rows[INTRINSIC].get(f"{metric.key}_ci95", 0),
-        post[best_post].get(f"{metric.key}_ci95", 0),
-    )
-    overlap = abs(a - b) <= ca + cb
-    if sign * (a - b) > 0:
-        text += f" The intrinsic explanation beats the best post-hoc method `{best_post}`"
-    elif a == b:
-        text += f" The intrinsic explanation ties with the best post-hoc method `{best_post}`"
-    else:
-        text += (
-            f" The intrinsic explanation does **not** beat the best post-hoc method `{best_post}`"
-        )
-    text += f" ({fmt(a)} vs {fmt(b)}"
-    text += "; the 95% intervals overlap)." if overlap else "; the 95% intervals do not overlap)."
-    return text
 
 
 # ----------------------------------------------------------------------------- figures
@@ -509,6 +454,23 @@ def _tables(results: list[RunResult]) -> dict[str, list[list[str]]]:
     return tables
 
 
+def _run_blocks(r: RunResult, f: dict[str, Any]) -> list[Block]:
+    """The figures and audio of one run."""
+    blocks: list[Block] = [
+        Heading(f"`{r.label}`: clip `{r.figure_clip}` (class '{r.figure_target}')", 3),
+        Audio([("input", f["input_audio"]), *f["audio"].items()]),
+    ]
+    if "components" in f:
+        blocks += [
+            Heading("Intrinsic explanation: components", 4),
+            Image(f["components"], "components"),
+        ]
+    blocks += [Heading("Deletion and insertion curves", 4), Image(f["curves"], "curves")]
+    blocks.append(Heading("The same clip explained by each method", 4))
+    blocks += [Image(path, name) for name, path in f["maps"].items()]
+    return blocks
+
+
 def write_report(
     results: list[RunResult], out: Path, n_clips: int, methods: tuple[str, ...]
 ) -> dict[str, Path]:
@@ -517,36 +479,39 @@ def write_report(
     tables = _tables(results)
     metric_by_key = {m.key: m for m in METRICS}
     files = [_figures(r, out / f"run{k}") for k, r in enumerate(results)]
-
-    md = ["# Intrinsic (NMF interpreter) versus post-hoc explanations", ""]
-    md += [
-        f"Runs: {', '.join(f'`{r.label}` ({r.pipeline})' for r in results)}. "
-        f"Clips: the first {n_clips} of the test split of each run; every method explains the "
-        "classifier's predicted class. Post-hoc methods run on the run's classifier "
-        "(`model.classifier`, the black box): "
-        f"{', '.join(f'`{m}`' for m in methods)}; KernelShap / Lime / occlusion over "
-        f"{N_BANDS} mel bands x {N_DIVISIONS} time divisions, the others on log-mel bins. "
-        "The intrinsic explanation is the relevance map `M * log1p|X|` of "
-        "`NMFInterpreter.explain`, carried to the log-mel grid through the mel filterbank. "
-        f"Perturbation metrics use the same {N_BANDS} x {N_DIVISIONS} bands for every method "
-        "(bin maps summed into bands; removed bands = front end of silence). Values: mean ± "
-        "95% confidence half-width over clips. Cost is measured on CPU, one clip at a time.",
-        "",
-        "## Verdicts",
-        "",
+    several = len(results) > 1
+    blocks: list[Block] = [
+        Heading("Intrinsic (NMF interpreter) versus post-hoc explanations", 1),
+        Text(
+            f"Runs: {', '.join(f'`{r.label}` ({r.pipeline})' for r in results)}. "
+            f"Clips: the first {n_clips} of the test split of each run; every method explains "
+            "the classifier's predicted class. Post-hoc methods run on the run's classifier "
+            "(`model.classifier`, the black box): "
+            f"{', '.join(f'`{m}`' for m in methods)}; KernelShap / Lime / occlusion over "
+            f"{N_BANDS} mel bands x {N_DIVISIONS} time divisions, the others on log-mel bins. "
+            "The intrinsic explanation is the relevance map `M * log1p|X|` of "
+            "`NMFInterpreter.explain`, carried to the log-mel grid through the mel filterbank. "
+            f"Perturbation metrics use the same {N_BANDS} x {N_DIVISIONS} bands for every "
+            "method (bin maps summed into bands; removed bands = front end of silence). "
+            "Values: mean ± 95% confidence half-width over clips. Cost is measured on CPU, one "
+            "clip at a time."
+        ),
     ]
+    for k, r in enumerate(results):
+        top = summary_blocks(
+            r.summary, METRICS, METRICS[0], out / f"run{k}", (INTRINSIC,), f"`{r.label}`"
+        )
+        blocks += top[1:] if k else top
+    blocks.append(Heading("Verdicts"))
     for r in results:
-        if len(results) > 1:
-            md.append(f"### `{r.label}`\n")
-        for metric in METRICS:
-            v = verdict(r, metric)
-            if v:
-                md.append(f"- {v}")
-        md.append("")
-    md += ["## Task scores (metrics.json)", ""]
+        if several:
+            blocks.append(Heading(f"`{r.label}`", 3))
+        lines = [verdict_text(r.summary, m, INTRINSIC) for m in METRICS]
+        blocks.append(Text([v for v in lines if v], bullets=True))
     task_keys = sorted({k for r in results for k in r.task})
-    md.append(
-        md_table(
+    blocks += [
+        Heading("Task scores (metrics.json)"),
+        Table(
             [
                 ["score", *[r.label for r in results]],
                 *[
@@ -554,103 +519,17 @@ def write_report(
                     for k in task_keys
                 ],
             ]
-        )
-    )
-    md.append("")
-    md += ["## Tables", ""]
-    for key, table in tables.items():
-        metric = metric_by_key[key]
-        better = "higher is better" if metric.higher_is_better else "lower is better"
-        md += [f"### {metric.title}", "", f"{metric.what} ({better}).", "", md_table(table), ""]
-    md += ["## Figures and audio", ""]
-    for r, f in zip(results, files, strict=True):
-        rel = lambda p: Path(p).relative_to(out).as_posix()  # noqa: E731
-        md += [f"### `{r.label}`: clip `{r.figure_clip}` (class '{r.figure_target}')", ""]
-        if "components" in f:
-            md += [f"![components]({rel(f['components'])})", ""]
-        md += [f"![deletion and insertion curves]({rel(f['curves'])})", ""]
-        for name, path in f["maps"].items():
-            md += [f"![{name}]({rel(path)})", ""]
-        md += [f"- [input]({rel(f['input_audio'])})"]
-        md += [f"- [{name}]({rel(path)})" for name, path in f["audio"].items()]
-        md.append("")
-    md_path = out / "report.md"
-    md_path.write_text("\n".join(md) + "\n")
-
-    # ---- HTML, self-contained
-    h = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        "<title>Intrinsic versus post-hoc explanations</title>",
-        f"<style>{CSS}</style></head><body>",
-        "<h1>Intrinsic (NMF interpreter) versus post-hoc explanations</h1>",
+        ),
+        Heading("Tables"),
     ]
-    intro_end = md.index("## Verdicts")
-    h += [f"<p>{md_inline(line)}</p>" for line in md[2:intro_end] if line]
-    h.append("<h2>Verdicts</h2>")
-    for r in results:
-        if len(results) > 1:
-            h.append(f"<h3>{html.escape(r.label)}</h3>")
-        items = [verdict(r, m) for m in METRICS]
-        h.append("<ul>" + "".join(f"<li>{md_inline(v)}</li>" for v in items if v) + "</ul>")
-    h.append("<h2>Task scores (metrics.json)</h2>")
-    h.append(
-        html_table(
-            [
-                ["score", *[r.label for r in results]],
-                *[
-                    [k, *[fmt(r.task[k]) if k in r.task else "–" for r in results]]
-                    for k in task_keys
-                ],
-            ]
-        )
-    )
-    h.append("<h2>Tables</h2>")
     for key, table in tables.items():
         metric = metric_by_key[key]
         better = "higher is better" if metric.higher_is_better else "lower is better"
-        h += [
-            f"<h3>{html.escape(metric.title)}</h3>",
-            f"<p>{html.escape(metric.what)} ({better}).</p>",
-            html_table(table),
-        ]
-    h.append("<h2>Figures and audio</h2>")
+        blocks += [Heading(metric.title, 3), Table(table, f"{metric.what} ({better}).")]
+    blocks.append(Heading("Figures and audio"))
     for r, f in zip(results, files, strict=True):
-        h.append(
-            f"<h3>{html.escape(r.label)}: clip {html.escape(r.figure_clip)} "
-            f"(class '{html.escape(r.figure_target)}')</h3>"
-        )
-        h.append("<div class='audio'>")
-        h.append(
-            "<span>input</span><audio controls preload='auto' "
-            f"src='{data_uri(f['input_audio'])}'></audio>"
-        )
-        for name, path in f["audio"].items():
-            h.append(
-                f"<span>{html.escape(name)}</span>"
-                f"<audio controls preload='auto' src='{data_uri(Path(path))}'></audio>"
-            )
-        h.append("</div>")
-        if "components" in f:
-            h.append(
-                "<h4>Intrinsic explanation: components</h4>"
-                f"<img alt='components' style='max-width:100%' src='{data_uri(f['components'])}'>"
-            )
-        h.append(
-            "<h4>Deletion and insertion curves</h4>"
-            f"<img alt='curves' style='max-width:100%' src='{data_uri(f['curves'])}'>"
-        )
-        h.append("<h4>The same clip explained by each method</h4><div class='grid'>")
-        h += [
-            f"<img alt='{html.escape(name)}' src='{data_uri(Path(p))}'>"
-            for name, p in f["maps"].items()
-        ]
-        h.append("</div>")
-    h.append(CHECK_SCRIPT)
-    h.append("</body></html>")
-    html_path = out / "report.html"
-    html_path.write_text("\n".join(h))
-
-    raw = {
+        blocks += _run_blocks(r, f)
+    record = {
         "n_clips": n_clips,
         "methods": list(methods),
         "grouping": {"bands": N_BANDS, "divisions": N_DIVISIONS},
@@ -668,56 +547,27 @@ def write_report(
             for r in results
         ],
     }
-    json_path = out / "report.json"
-    json_path.write_text(json.dumps(raw, indent=1) + "\n")
-    _log_wandb(results, tables, files)
-    return {"md": md_path, "html": html_path, "json": json_path}
+    title = "Intrinsic versus post-hoc explanations"
+    return finish(blocks, out, title, record, "report", results[0].sample_rate)
 
 
-def _slug(label: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
-
-
-def _log_wandb(results, tables, files) -> None:
-    """Tables, images and audio into the active W&B run, if there is one."""
-    wandb = sys.modules.get("wandb")  # an active run means wandb is already imported
-    if wandb is None or getattr(wandb, "run", None) is None:
-        return
-    payload: dict[str, Any] = {}
-    for key, table in tables.items():
-        payload[f"report/{key}"] = wandb.Table(columns=table[0], data=table[1:])
-    for r, f in zip(results, files, strict=True):
-        prefix = f"report/{_slug(r.label)}"
-        payload[f"{prefix}/curves"] = wandb.Image(str(f["curves"]))
-        if "components" in f:
-            payload[f"{prefix}/components"] = wandb.Image(str(f["components"]))
-        for name, path in f["maps"].items():
-            payload[f"{prefix}/map/{name}"] = wandb.Image(str(path))
-        payload[f"{prefix}/audio/input"] = wandb.Audio(str(f["input_audio"]), r.sample_rate)
-        for name, path in f["audio"].items():
-            payload[f"{prefix}/audio/{name}"] = wandb.Audio(str(path), r.sample_rate)
-    wandb.log(payload)
-
-
-def report(opts: dict[str, Any]) -> dict[str, Path]:
+def report(request: ReportRequest) -> dict[str, Path]:
     """The ``evaluate.report`` hook: one NMF report over every ``run=`` (see the CLI)."""
-    if opts["blackbox"]:
+    if request.blackbox:
         raise SystemExit(
             "evaluate.report: blackbox= is for heart-sound and emotion runs; an "
             "NMF run's own classifier is its black box"
         )
-    first = load_run(opts["run"][0]).run_dir
-    out = Path(opts["out"]) if opts["out"] else first / "report"
-    results = []
-    for k, run_dir in enumerate(opts["run"]):
-        results.append(
-            evaluate_run(
-                run_dir,
-                opts["methods"],
-                opts["n_clips"],
-                out_dir=out / f"run{k}",
-                figure_clip=opts["figure_clip"],
-                n_random=opts["n_random"],
-            )
+    out = request.out_dir
+    results = [
+        evaluate_run(
+            run_dir,
+            request.methods,
+            request.n_clips,
+            out_dir=out / f"run{k}",
+            figure_clip=request.figure_clip,
+            n_random=request.n_random,
         )
-    return write_report(results, out, opts["n_clips"], opts["methods"])
+        for k, run_dir in enumerate(request.runs)
+    ]
+    return write_report(results, out, request.n_clips, request.methods)

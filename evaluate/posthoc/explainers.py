@@ -7,7 +7,9 @@ Every method returns an ``Explanation`` in the grouping's units (``e.attribution
 ``(batch, *group_shape)``), with ``n_evals`` (model rows evaluated per clip), ``seconds``
 per clip, and maps: ``relevance_map`` (batch, F', T') on the grouping's time-frequency grid
 (``map_freqs_hz``, ``map_times_s``), and for methods computed on the model input,
-``input_attribution`` (batch, *input shape).
+``input_attribution`` (batch, *input shape). The same map is the explanation's
+``relevance``, on ``grid`` (``"logmel"`` / ``"logfreq"`` / ``"stft"``: the front end's grid
+for spectrogram models, the analysis STFT's for waveform models and NMF components).
 
 Methods (all from captum 0.9 except LRP, from zennit):
 
@@ -61,7 +63,7 @@ from torch import nn
 
 from evaluate.posthoc.groupings import BoundGrouping, Grouping, GroupView, Samples, TFBins
 from evaluate.posthoc.lrp import lrp_attribute
-from interp_models.explanation import Explanation
+from interp_models.explanation import Explanation, Grid
 
 __all__ = ["METHODS", "Explainer", "build_explainer"]
 
@@ -200,7 +202,7 @@ class Explainer:
         elif isinstance(target, int):
             target = torch.full((len(inputs),), target, dtype=torch.long, device=inputs.device)
         target = torch.as_tensor(target, device=inputs.device).long()
-        attrs, maps, labels = [], {}, None
+        attrs, maps, labels, map_grid = [], {}, None, "stft"
         total_rows, total_time = 0, 0.0
         for i in range(len(inputs)):
             wave = None if waves is None else waves[i : i + 1].to(inputs.device)
@@ -219,11 +221,13 @@ class Explainer:
             if grid is not None:  # None: Samples without an STFT, no time-frequency map
                 extra["relevance_map"] = grid[0]
                 maps["map_freqs_hz"], maps["map_times_s"] = grid[1], grid[2]
+                map_grid = bound.grid_name
             for key, value in extra.items():
                 maps.setdefault(key, []).append(value.detach())
             attrs.append(attr.detach())
             labels = bound.labels()
         stacked = {k: torch.stack(v) if isinstance(v, list) else v for k, v in maps.items()}
+        relevance = stacked.get("relevance_map")
         return Explanation(
             attribution=torch.stack(attrs),
             grouping=grouping.name,
@@ -233,6 +237,10 @@ class Explainer:
             seconds=total_time / max(len(inputs), 1),
             maps=stacked,
             labels=labels,
+            relevance=relevance,
+            grid=None
+            if relevance is None
+            else Grid.time_frequency(map_grid, stacked["map_freqs_hz"], stacked["map_times_s"]),
         )
 
     # ------------------------------------------------------------------ per clip

@@ -56,6 +56,7 @@ from interp_models.audio.features import (
     LogMel,
     Spectrogram,
 )
+from interp_models.explanation import grid_name
 from interp_models.nmf.interpreter import NMFInterpreter
 
 __all__ = [
@@ -299,6 +300,12 @@ class BoundGrouping(ABC):
     def labels(self) -> list[str] | None:
         return None
 
+    @property
+    def grid_name(self) -> str:
+        """Name of the ``to_map`` grid (``interp_models.explanation.Grid``): ``"stft"``
+        unless the map is on a spectrogram model's own front-end grid."""
+        return "stft"
+
 
 class Grouping(ABC):
     """Base class: ``name``, ``bind(x, wave)`` and ``describe()`` (for JSON export)."""
@@ -393,6 +400,10 @@ class _SpecGridBound(BoundGrouping):
 
     def labels(self) -> list[str] | None:
         return self._labels
+
+    @property
+    def grid_name(self) -> str:
+        return grid_name(self.grouping.frontend)
 
 
 class _WaveGridBound(BoundGrouping):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from torch import nn
 
-from evaluate.posthoc import GROUPED, build_explainer
+from evaluate.posthoc import COMPARED, GROUPED, build_explainer
 from evaluate.posthoc.explainers import Explainer
 from evaluate.posthoc.groupings import Grouping, TFBins
 from evaluate.reporting.format import (
@@ -47,6 +47,7 @@ from evaluate.reporting.format import (
 
 __all__ = [
     "Metric",
+    "ReportRequest",
     "check_same_data",
     "cost_figure",
     "finish",
@@ -71,6 +72,40 @@ class Metric:
 
 
 # ----------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What ``python -m evaluate.report`` asks a family's report hook for.
+
+    Attributes
+    ----------
+    runs : the by-design run(s) (``run=``); only the NMF report takes several.
+    blackbox : the separately trained black box (``blackbox=``), for the families that have
+        one (``Family.blackbox``).
+    out : output folder; default ``<first run>/report``.
+    n_clips : how many test clips (recordings) are explained.
+    methods : the post-hoc methods, the same in every report by default.
+    figure_clip, n_random : the clip drawn in the figures; random orders per clip (NMF).
+    """
+
+    runs: tuple[Path, ...]
+    blackbox: Path | None = None
+    out: Path | None = None
+    n_clips: int = 20
+    methods: tuple[str, ...] = field(default=COMPARED)
+    figure_clip: int = 0
+    n_random: int = 4
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else Path(self.runs[0]).expanduser().resolve() / "report"
+
+    def single_run(self) -> Path:
+        """The one ``run=`` of a family that compares one run with its black box."""
+        if len(self.runs) != 1:
+            raise SystemExit("evaluate.report: give one run= (and its blackbox=) for this family")
+        return Path(self.runs[0]).expanduser().resolve()
 
 
 def check_same_data(

@@ -179,13 +179,16 @@ class MidLevelEmotionModel(_Standardised):
         return torch.where(total > 0, effects / total.clamp_min(1e-12), torch.zeros_like(effects))
 
     @torch.no_grad()
-    def explain(self, x: torch.Tensor, target: torch.Tensor | int | None = None) -> Explanation:
+    def explain(
+        self, inputs: torch.Tensor, *, target: torch.Tensor | int | None = None
+    ) -> Explanation:
         """Effects of the qualities on emotion ``target`` for each clip.
 
         Parameters
         ----------
-        x : (batch, freq, time) spectrograms.
-        target : emotion index per clip (or one for all); default: each clip's emotion
+        inputs : (batch, freq, time) spectrograms.
+        target : emotion index per clip (or one for all), the same output index as for a
+            post-hoc method on ``forward`` (or on ``A2E``); default: each clip's emotion
             with the highest standardised prediction (the one most above its average).
 
         Returns
@@ -194,24 +197,26 @@ class MidLevelEmotionModel(_Standardised):
         target, in standardised emotion units, summing with ``maps["bias"]`` to the
         prediction. ``maps``: ``effects`` and ``relative_effects`` (batch, 8, 7) for every
         emotion, ``qualities`` (batch, 7) and ``emotions`` (batch, 8) predictions (z),
-        ``bias`` (batch,) of the target.
+        ``bias`` (batch,) of the target. ``relevance`` and ``grid`` are None: a quality is
+        a property of the whole clip, with no time-frequency map of its own (post-hoc
+        methods on ``qualities`` can give one).
         """
         start = time.perf_counter()
-        q, e = self.forward_both(x)
+        q, e = self.forward_both(inputs)
         if target is None:
             target = e.argmax(dim=1)
-        target = torch.as_tensor(target, device=x.device).long().expand(len(x)).clone()
+        target = torch.as_tensor(target, device=inputs.device).long().expand(len(inputs)).clone()
         if ((target < 0) | (target >= self.n_emotions)).any():
             raise ValueError(f"target must be in [0, {self.n_emotions}), got {target.tolist()}")
         eff = self.effects(q, self.emotion_head.weight)
-        rows = torch.arange(len(x), device=x.device)
+        rows = torch.arange(len(inputs), device=inputs.device)
         return Explanation(
             attribution=eff[rows, target],
             grouping="qualities",
             target=target,
             method="midlevel_linear",
             n_evals=1,
-            seconds=(time.perf_counter() - start) / max(1, len(x)),
+            seconds=(time.perf_counter() - start) / max(1, len(inputs)),
             maps={
                 "effects": eff,
                 "relative_effects": self.relative_effects(eff),

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from interp_models.explanation import Explanation
+from interp_models.explanation import Explanation, Grid
 from interp_models.heart.dsp import firwin_bank
 from interp_models.heart.states import N_STATES, S1, STATE_NAMES
 
@@ -46,6 +46,25 @@ def beat_index_torch(states: torch.Tensor) -> torch.Tensor:
     first = torch.argmax(labelled.long(), dim=1)  # first labelled frame (0 if none)
     starts_with_s1 = onset.gather(1, first[:, None]).long()
     return torch.where(labelled, beats - starts_with_s1, torch.full_like(beats, -1))
+
+
+def spread_over_frames(per_beat: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """(B, n_beats, 4) span values spread evenly over their frames -> (B, T) per frame.
+
+    The inverse of ``evaluate.heart.posthoc.relevance_by_beat_state`` (``reduce="sum"``) on
+    frame centres: summing the result per (beat, state) span gives ``per_beat`` back;
+    unlabelled frames (and beats beyond ``n_beats``) get 0. It puts the intrinsic
+    contributions on the time axis of post-hoc relevance.
+    """
+    states = states.long()
+    b, n_beats = per_beat.shape[:2]
+    beats = beat_index_torch(states)
+    ok = (states > 0) & (beats >= 0) & (beats < n_beats)
+    slot = torch.where(ok, beats * N_STATES + states - 1, torch.zeros_like(beats))
+    count = per_beat.new_zeros(b, n_beats * N_STATES).scatter_add_(1, slot, ok.to(per_beat.dtype))
+    flat = per_beat.reshape(b, -1)
+    spread = flat.gather(1, slot) / count.gather(1, slot).clamp_min(1)
+    return torch.where(ok, spread, torch.zeros_like(spread))
 
 
 class MaskedStandardize(nn.Module):
@@ -342,36 +361,51 @@ class SegmentationAwareNet(nn.Module):
     @torch.no_grad()
     def explain(
         self,
-        wave: torch.Tensor,
+        inputs: torch.Tensor,
+        *,
         states: torch.Tensor,
         lengths: torch.Tensor | None = None,
         target: torch.Tensor | int | None = None,
+        negate: torch.Tensor | bool | None = None,
     ) -> Explanation:
         """The model's own decomposition of its decision, per state and per beat.
 
         Parameters
         ----------
-        wave, states, lengths : as ``forward``.
-        target : 1 explains "abnormal", 0 "normal" (contributions negated); default the
-            predicted class.
+        inputs : (B, N) waveforms, as ``forward``'s ``wave``.
+        states, lengths : as ``forward``.
+        target : output index; the model has one logit, "abnormal", so only 0 (the same
+            index a post-hoc method uses on a one-logit black box); default 0.
+        negate : explain "normal" instead: the contributions, baseline and relevance are
+            negated (evidence *against* the logit). A bool for every clip or (B,) bool;
+            default (None) the predicted class: negated where the logit is <= 0.
 
         Returns
         -------
         ``Explanation`` with grouping ``"states"``, ``attribution`` (B, 4) per-state
-        evidence for ``target`` (S1, systole, S2, diastole) and ``maps``: ``beats``
-        (B, n_beats, 4) per-beat contributions, ``beat_mask`` (B, n_beats, 4), ``bias``
-        (B,), ``logit`` (B,) and ``probability`` (B,) of "abnormal". For every clip
-        ``attribution.sum() + bias == logit`` (times -1 for target 0).
+        evidence (S1, systole, S2, diastole), ``relevance`` (B, T) the per-(beat, state)
+        contributions spread evenly over their frames on grid ``"frames"`` (frame
+        centres ``(k + 1/2) / frame_rate`` s; 0 on unlabelled frames), and ``maps``:
+        ``beats`` (B, n_beats, 4) per-beat contributions, ``beat_mask`` (B, n_beats, 4),
+        ``bias`` (B,), ``negated`` (B,) bool, ``logit`` (B,) and ``probability`` (B,) of
+        "abnormal". For every clip ``attribution.sum() + bias == logit`` (times -1 where
+        negated), and ``relevance`` sums per (beat, state) span to ``beats``.
         """
         start = time.perf_counter()
-        contributions, baseline, valid = self.decompose(wave, states, lengths)
+        states = states.long()
+        contributions, baseline, valid = self.decompose(inputs, states, lengths)
         logit = baseline + contributions.sum(dim=(1, 2))
-        if target is None:
-            target = (logit > 0).long()
-        target = torch.as_tensor(target, device=logit.device).long().expand_as(logit).clone()
-        if ((target != 0) & (target != 1)).any():
-            raise ValueError(f"target must be 0 (normal) or 1 (abnormal), got {target.tolist()}")
-        sign = (2 * target - 1).to(logit.dtype)
+        target = torch.as_tensor(0 if target is None else target, device=logit.device)
+        target = target.long().expand_as(logit).clone()
+        if (target != 0).any():
+            raise ValueError(
+                f"target must be 0 (the one abnormality logit; negate=True explains "
+                f"'normal'), got {target.tolist()}"
+            )
+        if negate is None:
+            negate = logit <= 0
+        negate = torch.as_tensor(negate, device=logit.device).bool().expand_as(logit).clone()
+        sign = 1 - 2 * negate.to(logit.dtype)
         beats = contributions * sign[:, None, None]
         return Explanation(
             attribution=beats.sum(1),
@@ -384,8 +418,13 @@ class SegmentationAwareNet(nn.Module):
                 "beats": beats,
                 "beat_mask": valid,
                 "bias": sign * baseline,
+                "negated": negate,
                 "logit": logit,
                 "probability": torch.sigmoid(logit),
             },
             labels=list(STATE_NAMES),
+            relevance=spread_over_frames(beats, states),
+            grid=Grid.frames(
+                (torch.arange(states.shape[1], dtype=torch.float64) + 0.5) / self.frame_rate
+            ),
         )

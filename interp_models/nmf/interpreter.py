@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from interp_models.explanation import Explanation
+from interp_models.explanation import Explanation, Grid
 
 
 def _out_channels(module: nn.Module) -> int:
@@ -179,29 +179,56 @@ class NMFInterpreter(nn.Module):
 
     @torch.no_grad()
     def explain(
-        self, x: torch.Tensor, target: torch.Tensor | None = None, threshold: float = 0.2
+        self,
+        inputs: torch.Tensor,
+        *,
+        target: torch.Tensor | int | None = None,
+        threshold: float = 0.2,
+        spec: torch.Tensor | None = None,
+        grid: Grid | None = None,
     ) -> Explanation:
         """Component relevance for ``target`` (default: the classifier's prediction).
 
-        Returns an ``Explanation`` over ``"components"`` with maps ``mask`` (B, freq, T),
-        the time-frequency mask of the relevant components (r_k > ``threshold``, noise
-        components excluded), ``relevant`` (B, K), ``H`` (B, K, T), and the logits of the
-        interpreter head (``logits``) and of the classifier (``clf_logits``).
+        Parameters
+        ----------
+        inputs : (B, F_in, T) the classifier's input (e.g. log-mel spectrograms).
+        target : class per clip (or one for all), as for a post-hoc method on
+            ``classifier``; default: the classifier's prediction.
+        threshold : a component is relevant when its relevance r_k exceeds it (noise
+            components never are).
+        spec : (B, freq, T) ``log1p |X|`` of the clips on the dictionary's STFT grid; the
+            relevance map is ``mask * spec`` (what the listenable explanation keeps).
+            Default: the model's own reconstruction ``W H`` stands in for it.
+        grid : the dictionary's STFT grid with its axis values (e.g.
+            ``spectrogram_grid(stft, T)``); default ``Grid.time_frequency("stft")``
+            without values (cells are bin and frame indices).
+
+        Returns
+        -------
+        ``Explanation`` over ``"components"``: ``attribution`` (B, K) relevance r_k;
+        ``relevance`` (B, freq, T) ``mask * spec`` on ``grid`` (name ``"stft"``); maps
+        ``mask`` (B, freq, T), the time-frequency mask of the relevant components,
+        ``relevant`` (B, K), ``H`` (B, K, T), and the logits of the interpreter head
+        (``logits``) and of the classifier (``clf_logits``).
         """
         start = time.perf_counter()
-        out = self(x)
+        out = self(inputs)
         if target is None:
             target = out.clf_logits.argmax(dim=1)
+        target = torch.as_tensor(target, device=inputs.device).long().expand(len(inputs)).clone()
         rel = self.relevance(out.z, target)
         relevant = (rel > threshold) & ~self.is_noise
         mask = self.component_mask(out.H, relevant)
+        spec = self.reconstruct(out.H) if spec is None else spec.to(mask)
+        if spec.shape != mask.shape:
+            raise ValueError(f"spec {tuple(spec.shape)} must be (B, freq, T) {tuple(mask.shape)}")
         return Explanation(
             attribution=rel,
             grouping="components",
             target=target,
             method="nmf_interpreter",
             n_evals=1,
-            seconds=(time.perf_counter() - start) / len(x),
+            seconds=(time.perf_counter() - start) / len(inputs),
             maps={
                 "mask": mask,
                 "relevant": relevant,
@@ -210,4 +237,6 @@ class NMFInterpreter(nn.Module):
                 "clf_logits": out.clf_logits,
             },
             labels=[f"k={k}" for k in range(self.n_components)],
+            relevance=mask * spec,
+            grid=Grid.time_frequency("stft") if grid is None else grid,
         )

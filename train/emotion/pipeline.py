@@ -71,7 +71,9 @@ def fit_linear_map(q_pred: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def run(cfg: DictConfig, run_dir: Path, dm: MusicDataModule, callbacks) -> dict[str, Any]:
     if not isinstance(dm, MusicDataModule):
-        raise ValueError("pipeline emotion needs data._target_: train.emotion.data.MusicDataModule")
+        raise ValueError(
+            "pipeline emotion needs data._target_: interp_models.data.music.MusicClips"
+        )
     ecfg = cfg.emotion
     variant = ecfg.variant
     model = build_model(cfg, dm)

@@ -108,8 +108,8 @@ def score_segmenter(dm: HeartDataModule, states: list[np.ndarray], split: str) -
 def run(cfg: DictConfig, run_dir: Path, dm: HeartDataModule, callbacks) -> dict[str, Any]:
     if not isinstance(dm, HeartDataModule) or dm.input != "segments":
         raise ValueError(
-            "data: the heart_segmentation pipeline needs train.heart.data."
-            "HeartDataModule with data.input=segments"
+            "data: the heart_segmentation pipeline needs data._target_: "
+            "interp_models.data.heart.HeartRecordings with data.input=segments"
         )
     if cfg.segmentation not in SEGMENTATIONS:
         raise ValueError(f"segmentation: expected one of {SEGMENTATIONS}, got {cfg.segmentation!r}")
