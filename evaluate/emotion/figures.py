@@ -12,20 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from evaluate.reporting.figures import save_png
+
 __all__ = ["plot_effect_bars", "plot_mapping", "plot_relative_effects"]
-
-_DPI = 110
-
-
-def _save(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=_DPI)
-    return path
 
 
 def _short(name: str) -> str:
@@ -57,7 +48,7 @@ def plot_effect_bars(
         title = f"{title}\nprediction {prediction:+.2f} (z) = bias + sum of effects"
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_relative_effects(
@@ -82,7 +73,7 @@ def plot_relative_effects(
         ax.set_title(emotion, fontsize=9)
     fig.suptitle(f"relative effects over {len(relative)} clips", fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_mapping(
@@ -114,4 +105,4 @@ def plot_mapping(
         ax.set_title(name, fontsize=10)
         fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)

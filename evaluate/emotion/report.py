@@ -93,7 +93,6 @@ from interp_models.audio.io import write_audio
 from interp_models.blackbox.cnn import SpectrogramCNN
 from interp_models.data.synth_music import SynthMusicConfig, synthesize_clip
 from interp_models.emotion.models import A2E, MidLevelEmotionModel
-from interp_models.families import current_name
 
 __all__ = [
     "DATA_KEYS",
@@ -149,17 +148,7 @@ def check_same_data(
     """
     hint = "train the black box (config=blackbox_emotion) with the same data overrides"
     names = (f"run={run_dir}", f"blackbox={blackbox_dir}")
-    run_cfg, blackbox_cfg = _current_target(run_cfg), _current_target(blackbox_cfg)
     skeleton.check_same_data(run_cfg, blackbox_cfg, DATA_KEYS, names, hint)
-
-
-def _current_target(cfg: dict[str, Any]) -> dict[str, Any]:
-    """``cfg`` with today's name of its ``data._target_``: a run written before the data
-    classes names the DataModule, and is still the same data as a newer run's."""
-    data = dict(cfg.get("data", {}))
-    if "_target_" in data:
-        data["_target_"] = current_name(str(data["_target_"]))
-    return {**cfg, "data": data}
 
 
 def explained_pairs(true_eff: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -55,7 +55,8 @@ def _spectrogram(
     fig.colorbar(im, ax=ax)
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_png(fig: Figure, path: str | Path) -> Path:
+    """Write a pyplot-free figure as PNG at the figures' resolution."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
@@ -153,7 +154,7 @@ def plot_component_explanation(
 
     sup = title if not class_names else f"{title}\n{', '.join(map(str, class_names))}"
     fig.suptitle(sup)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_relevance_map(
@@ -196,4 +197,4 @@ def plot_relevance_map(
     im = ScalarMappable(norm=Normalize(-lim, lim), cmap="RdBu_r")
     fig.colorbar(im, ax=ax, label="relevance")
     ax.set(title=title, xlabel="time (s)", ylabel="frequency (kHz)")
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -44,6 +44,7 @@ from evaluate.reporting.format import (
     save_figure,
     write_pages,
 )
+from interp_models.families import current_name
 
 __all__ = [
     "Metric",
@@ -124,7 +125,7 @@ def check_same_data(
     names : how the error names the runs, e.g. ``("run=<dir>", "blackbox=<dir>")``.
     hint : what to do about it (the family's black-box config).
     """
-    da, db = a.get("data", {}), b.get("data", {})
+    da, db = _current_target(a.get("data", {})), _current_target(b.get("data", {}))
     diff = [k for k in keys if da.get(k) != db.get(k)]
     if diff:
         details = "; ".join(f"data.{k}: {da.get(k)!r} vs {db.get(k)!r}" for k in diff)
@@ -132,6 +133,15 @@ def check_same_data(
             f"{names[0]} and {names[1]} were not trained on the same data settings / splits "
             f"({details}); {hint}"
         )
+
+
+def _current_target(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with today's name of its ``_target_``: a run written before the data classes
+    names its DataModule, and is still the same data as a newer run's."""
+    data = dict(data)
+    if "_target_" in data:
+        data["_target_"] = current_name(str(data["_target_"]))
+    return data
 
 
 # ----------------------------------------------------------------------------- explaining
