@@ -82,11 +82,11 @@ from evaluate.reporting.format import (
     save_figure,
 )
 from evaluate.reporting.skeleton import (
+    FamilyReport,
     Metric,
     ReportRequest,
-    finish,
     posthoc_explainers,
-    summary_blocks,
+    write_report,
 )
 from evaluate.runs import open_data
 from interp_models.audio.io import write_audio
@@ -435,14 +435,14 @@ def verdict(
         parts.append(
             f"Post-hoc explanations of the A2E black box put at most {s['share']:.0%} of their "
             f"positive relevance in the driving quality's evidence (`{best}`; a uniform map: "
-            f"{s['chance']:.0%}); {len(above)} of {len(posthoc)} methods are above chance "
-            "beyond their 95% interval."
+            f"{s['chance']:.0%}); {len(above)} of {len(posthoc)} methods are above chance beyond "
+            "their 95% interval."
         )
     if bridge:
         best_b = max(bridge, key=lambda m: bridge[m]["share"])
         b = bridge[best_b]
         text = (
-            f"The by-design model's own effect of that quality, explained the same way, puts "
+            "The by-design model's own effect of that quality, explained the same way, puts "
             f"{b['share']:.0%} there (`{best_b}`)"
         )
         if posthoc:
@@ -457,9 +457,9 @@ def verdict(
                 text += ": no better than the black box's best explanation"
         parts.append(text + ".")
     parts.append(
-        f"In quality space the intrinsic explanation names the generator's most effective "
-        f"quality for {tqa:.0%} of the explained clips (chance 1/7 = 14%); that, not a "
-        "time-frequency map, is what A2Mid2E offers by design."
+        "In quality space the intrinsic explanation names the generator's most effective quality "
+        f"for {tqa:.0%} of the explained clips (chance 1/7 = 14%); that, not a time-frequency map, "
+        "is what A2Mid2E offers by design."
     )
     return " ".join(parts)
 
@@ -495,6 +495,373 @@ def _summary_rows(
     return rows
 
 
+class EmotionReport(FamilyReport):
+    """The emotion family's part of the report (see the module docstring)."""
+
+    title = "A2Mid2E (by design) versus post-hoc explanations of A2E"
+    intrinsic = INTRINSIC
+    metrics = SUMMARY_METRICS
+    score = SUMMARY_METRICS[0]
+    wandb_prefix = "emotion_report"
+
+    def run(self, request: ReportRequest, out: Path, log: Callable[[str], None]) -> None:
+        self.start = time.perf_counter()
+        methods = self.methods = tuple(request.methods)
+        n_clips, seed = request.n_clips, self.seed
+        mid, bb = _load(request.single_run(), request.blackbox)
+        dm = open_data(mid.config)
+        if not dm.generator:
+            raise ValueError(
+                f"run={mid.run_dir}: the emotion report scores explanations against the built-in "
+                "generator's true mapping and evidence masks; this run used real data"
+            )
+        model = mid.model.eval()
+        test = dm.split_indices["test"]
+        labelled = np.isfinite(dm.q[test].numpy()).all(1) & np.isfinite(dm.e[test].numpy()).all(1)
+        rows = test[labelled][:n_clips]
+        if len(rows) == 0:
+            raise ValueError(f"run={mid.run_dir}: no test clip has every rating")
+        x = dm.x[rows].float()
+        n = len(rows)
+        song_ids = [dm.records[int(r)].song_id for r in rows]
+        truth = true_effects(dm, rows)
+        emotion, quality, sign = explained_pairs(truth)
+        idx = np.arange(n)
+
+        # -- intrinsic: the model's own explanation, for every emotion and the explained one
+        ex = model.explain(x, target=torch.as_tensor(emotion))
+        eff = ex.maps["effects"].numpy()
+        rel = ex.maps["relative_effects"].numpy()
+        learned = model.mapping.detach().numpy().astype(float)
+        true_w = true_mapping_z(dm)
+        near_zero = float(mid.config.get("emotion", {}).get("evaluation", {}).get("near_zero", 0.1))
+        agreement = mapping_agreement(learned, true_w, near_zero=near_zero)
+        n_e, n_q = eff.shape[1:]
+        tqa_all = top_quality_agreement(eff.reshape(n * n_e, n_q), truth.reshape(n * n_e, n_q))
+        tqa = top_quality_agreement(eff[idx, emotion], truth[idx, emotion])
+        model_top = np.abs(eff[idx, emotion]).argmax(1)
+        effect_sign_ok = np.sign(eff[idx, emotion, quality]) == sign
+        log(f"[emotion report] intrinsic: {n} clips, top-quality agreement {tqa:.2f}")
+
+        # -- evidence of the driving quality on the input grid; per-emotion chance levels
+        masks = evidence_on_input_grid(dm, rows)[torch.from_numpy(idx), torch.from_numpy(quality)]
+        chance_by_emotion = chance_levels(dm, rows, n_e)
+
+        # -- post-hoc on A2E (explained emotion), and the bridge on A2Mid2E (the same quality)
+        frontend = dm.frontend
+        posthoc: dict[str, MethodMaps] = {}
+        if bb is not None:
+            posthoc = explain_posthoc(
+                _explained_net(bb.model.eval().backbone),
+                frontend,
+                x,
+                torch.as_tensor(emotion),
+                sign,
+                methods,
+                seed,
+                log,
+                "A2E ",
+            )
+        bridge_sign = sign * np.where(learned[emotion, quality] < 0, -1, 1)
+        bridge = explain_posthoc(
+            _explained_net(model.backbone),
+            frontend,
+            x,
+            torch.as_tensor(quality),
+            bridge_sign,
+            methods,
+            seed,
+            log,
+            "A2Mid2E quality ",
+        )
+        aggregate: dict[str, dict[str, dict[str, float]]] = {"posthoc": {}, "bridge": {}}
+        for side, results in (("posthoc", posthoc), ("bridge", bridge)):
+            for name, r in results.items():
+                r.scores = evidence_shares(r.maps, masks)
+                aggregate[side][name] = posthoc_evidence_share(r.maps, dm, rows, emotion)
+        post_sum, bridge_sum = _summaries(posthoc), _summaries(bridge)
+        self.mid = mid
+        self.bb = bb
+        self.n = n
+        self.post_sum = post_sum
+        self.bridge_sum = bridge_sum
+        self.tqa = tqa
+        self.ex = ex
+        self.agreement = agreement
+        self.near_zero = near_zero
+        self.tqa_all = tqa_all
+        self.effect_sign_ok = effect_sign_ok
+        self.chance_by_emotion = chance_by_emotion
+        self.dm = dm
+        self.song_ids = song_ids
+        self.emotion = emotion
+        self.quality = quality
+        self.truth = truth
+        self.eff = eff
+        self.model_top = model_top
+        self.masks = masks
+        self.rel = rel
+        self.posthoc = posthoc
+        self.bridge = bridge
+        self.learned = learned
+        self.true_w = true_w
+        self.aggregate = aggregate
+        self.x = x
+        self.rows = rows
+        self.sign = sign
+        self.frontend = frontend
+        self.model = model
+        self.sample_rate = int(dm.sample_rate)
+        self._figures(out)
+
+    def _figures(self, out: Path) -> None:
+        """The figures of one clip and its quality contrast (in ``self.files``)."""
+        # -- figures (the figure clip: the first one with the pipeline's contrast wavs)
+        fig_k = next(
+            (
+                k
+                for k, s in enumerate(self.song_ids)
+                if (self.mid.run_dir / "explanations" / s / "explanation.json").is_file()
+            ),
+            0,
+        )
+        self.fig_k = fig_k
+        fig_row, fig_e, fig_q = (
+            int(self.rows[fig_k]),
+            int(self.emotion[fig_k]),
+            int(self.quality[fig_k]),
+        )
+        self.files = figures = {
+            "effects": plot_effect_bars(
+                self.eff[fig_k, fig_e],
+                self.dm.quality_names,
+                f"clip {self.song_ids[fig_k]}: A2Mid2E effects on {self.dm.emotion_names[fig_e]}",
+                out / "effects.png",
+                prediction=float(self.ex.maps["emotions"][fig_k, fig_e]),
+            ),
+            "true_effects": plot_effect_bars(
+                self.truth[fig_k, fig_e],
+                self.dm.quality_names,
+                f"clip {self.song_ids[fig_k]}: true effects (generator) on "
+                f"{self.dm.emotion_names[fig_e]}",
+                out / "true_effects.png",
+            ),
+            "relative": plot_relative_effects(
+                self.rel, self.dm.quality_names, self.dm.emotion_names, out / "relative.png"
+            ),
+            "mapping": plot_mapping(
+                self.learned,
+                self.true_w,
+                self.dm.quality_names,
+                self.dm.emotion_names,
+                out / "mapping.png",
+            ),
+        }
+        columns: dict[str, dict[str, np.ndarray]] = {}
+        if self.posthoc:
+            columns[f"A2E {self.dm.emotion_names[fig_e]}"] = {
+                m: r.maps[fig_k].numpy() for m, r in self.posthoc.items()
+            }
+        columns[f"A2Mid2E effect of {self.dm.quality_names[fig_q]}"] = {
+            m: r.maps[fig_k].numpy() for m, r in self.bridge.items()
+        }
+        freqs = self.frontend.frequencies().numpy()
+        times = self.frontend.frame_times(self.x.shape[-1]).numpy()
+        figures["maps"] = _maps_figure(
+            self.x[fig_k].numpy(),
+            columns,
+            self.masks[fig_k].numpy(),
+            freqs,
+            times,
+            f"clip {self.song_ids[fig_k]}: relevance for {self.dm.emotion_names[fig_e]} "
+            f"({'raised' if self.sign[fig_k] > 0 else 'lowered'} most by "
+            f"{self.dm.quality_names[fig_q]}); black outline: its evidence",
+            out / "maps.png",
+        )
+        self.contrast, self.audio = _contrast_audio(
+            self.mid.run_dir, self.dm, fig_row, self.model, fig_e, out
+        )
+
+    def intro(self) -> list[Block]:
+        mid = self.mid
+        variant = mid.metrics.get("variant", mid.config.get("emotion", {}).get("variant"))
+        return [
+            Text(
+                f"Run `{mid.run_dir}` (A2Mid2E, variant {variant}) and black box "
+                f"`{self.bb.run_dir if self.bb else 'none given'}` (A2E), trained on the same "
+                f"built-in music; {self.n} test clips. Chowdhury et al., ISMIR 2019: effect = "
+                "weight x predicted quality; relative effect = effect / sum |effect|."
+            ),
+        ]
+
+    def summaries(self) -> list[tuple[str, dict[str, dict[str, Any]]]]:
+        caption = (
+            "Evidence share: positive relevance inside the driving quality's evidence (maps only: "
+            "A2Mid2E explains in quality space, scored by its top quality). `A2E: m` is method m "
+            "on the black box, `A2Mid2E quality: m` the same method on A2Mid2E's quality unit "
+            "(the bridge). Details below."
+        )
+        return [(caption, _summary_rows(self.post_sum, self.bridge_sum, self.tqa, self.ex))]
+
+    def details(self, out: Path) -> list[Block]:
+        return [
+            Heading("Prediction quality"),
+            *_regression_tables(self.mid, self.bb),
+            Heading("Learned mapping versus the generator's"),
+            Table(
+                [
+                    [
+                        "Spearman r",
+                        "Pearson r",
+                        "sign agreement",
+                        "weights sign-scored",
+                        "mean abs w, true near 0",
+                    ],
+                    [
+                        fmt(self.agreement["spearman"]),
+                        fmt(self.agreement["pearson"]),
+                        f"{self.agreement['sign_agreement']:.1%}",
+                        str(self.agreement["n_signed"]),
+                        fmt(self.agreement["near_zero_abs"]),
+                    ],
+                ],
+                "All 56 weights in standardised units; the sign is scored where |true w| >= "
+                f"{self.near_zero} x max |true w| (target >= 90%); last column: mean |learned w| "
+                "where the true weight is near zero.",
+            ),
+            Image(self.files["mapping"], "learned versus true mapping"),
+            Heading("The intrinsic explanation"),
+            Text(
+                "Explained emotion per clip: the (emotion, quality) pair with the largest |true "
+                "effect| (the generator's mapping times the clip's annotated qualities), so every "
+                "side explains the same output of the same clip and the generator says which "
+                "quality should carry it."
+            ),
+            Table(
+                [
+                    ["measure", "value"],
+                    ["top quality = generator's, explained emotion", f"{self.tqa:.1%}"],
+                    ["top quality = generator's, all 8 emotions", f"{self.tqa_all:.1%}"],
+                    [
+                        "sign of the effect of the generator's top quality agrees",
+                        f"{float(np.mean(self.effect_sign_ok)):.1%}",
+                    ],
+                    ["seconds per clip", fmt(float(self.ex.seconds))],
+                    ["model evaluations per clip", str(self.ex.n_evals)],
+                ],
+                "Chance for the top quality: 1/7.",
+            ),
+            Image(self.files["effects"], "effects of one clip"),
+            Image(self.files["true_effects"], "true effects of one clip"),
+            Image(self.files["relative"], "relative effects over the clips"),
+            Heading("Where the explanations point: evidence share"),
+            Text(
+                "Share of positive (oriented) relevance inside the evidence region of the quality "
+                "that drives the explained emotion; chance = the region's area fraction. The "
+                "bridge column applies the same method to the by-design model's effect of that "
+                "quality, W[e, q] x q(x): what its quality unit listens to. Band methods "
+                f"(kernel_shap, lime, occlusion) work on {N_BANDS} bands x {N_DIVISIONS} "
+                "divisions, the others on single bins."
+            ),
+            Table(_share_table(self.post_sum, self.bridge_sum), ""),
+            Text(verdict(self.post_sum, self.bridge_sum, self.tqa)),
+            Image(self.files["maps"], "relevance maps of one clip"),
+            Table(
+                [["emotion", "chance share"]]
+                + [[e, f"{v:.1%}"] for e, v in self.chance_by_emotion.items()],
+                "Chance level per emotion (area of its most effective quality's evidence, mean "
+                "over these clips).",
+            ),
+            Heading("Listen: the most effective quality low and high"),
+            Text(
+                f"Clip {self.contrast['song_id']}: {self.contrast['quality']} set to 0 and to 1 by "
+                "the generator, everything else unchanged (quality chosen by the model's largest "
+                f"effect on {self.contrast['emotion']}; {self.contrast['source']})."
+            ),
+            Audio(self.audio),
+            Heading("Per clip"),
+            Table(
+                _clip_table(
+                    self.dm,
+                    self.song_ids,
+                    self.emotion,
+                    self.quality,
+                    self.truth,
+                    self.eff,
+                    self.model_top,
+                    self.masks,
+                ),
+                "",
+            ),
+        ]
+
+    def record(self) -> dict[str, Any]:
+        per_clip = []
+        for k in range(self.n):
+            e_k, q_k = int(self.emotion[k]), int(self.quality[k])
+            per_clip.append(
+                {
+                    "song_id": self.song_ids[k],
+                    "explained_emotion": self.dm.emotion_names[e_k],
+                    "true_top_quality": self.dm.quality_names[q_k],
+                    "true_effect": float(self.truth[k, e_k, q_k]),
+                    "model_top_quality": self.dm.quality_names[int(self.model_top[k])],
+                    "effects": dict(
+                        zip(self.dm.quality_names, self.eff[k, e_k].tolist(), strict=True)
+                    ),
+                    "relative_effects": dict(
+                        zip(self.dm.quality_names, self.rel[k, e_k].tolist(), strict=True)
+                    ),
+                    "true_effects": dict(
+                        zip(self.dm.quality_names, self.truth[k, e_k].tolist(), strict=True)
+                    ),
+                    "evidence_area": float(self.masks[k].float().mean()),
+                    "posthoc_share": {
+                        m: float(r.scores["share"][k]) for m, r in self.posthoc.items()
+                    },
+                    "bridge_share": {
+                        m: float(r.scores["share"][k]) for m, r in self.bridge.items()
+                    },
+                }
+            )
+        record = {
+            "run": str(self.mid.run_dir),
+            "blackbox": str(self.bb.run_dir) if self.bb else None,
+            "n_clips": self.n,
+            "methods": list(self.methods),
+            "explained_emotion_rule": "per clip, the (emotion, quality) with the largest "
+            "|true effect|",
+            "orientation": "signed maps x sign of the true effect (bridge: x sign of learned "
+            "weight)",
+            "regression": {
+                "a2mid2e": {
+                    "test": self.mid.metrics.get("test"),
+                    "per_output": _test_per(self.mid),
+                },
+                "a2e": {"test": self.bb.metrics.get("test"), "per_output": _test_per(self.bb)}
+                if self.bb
+                else None,
+            },
+            "mapping": {"learned": self.learned, "true": self.true_w, "agreement": self.agreement},
+            "intrinsic": {
+                "top_quality_agreement": self.tqa,
+                "top_quality_agreement_all_emotions": self.tqa_all,
+                "effect_sign_agreement": float(np.mean(self.effect_sign_ok)),
+                "seconds": float(self.ex.seconds),
+                "n_evals": self.ex.n_evals,
+            },
+            "evidence_share": {"posthoc": self.post_sum, "bridge": self.bridge_sum},
+            "posthoc_evidence_share": self.aggregate,
+            "chance_by_emotion": self.chance_by_emotion,
+            "verdict": verdict(self.post_sum, self.bridge_sum, self.tqa),
+            "contrast": self.contrast,
+            "figure_clip": self.song_ids[self.fig_k],
+            "per_clip": per_clip,
+            "seconds": time.perf_counter() - self.start,
+        }
+        return record
+
+
 def write_emotion_report(
     run_dir: Path,
     blackbox_dir: Path | None,
@@ -527,284 +894,9 @@ def write_emotion_report(
         The runs are not an A2Mid2E / A2E pair, were trained on different data, or the data
         has no ground truth (real datasets: no true mapping, no evidence masks).
     """
-    start = time.perf_counter()
     methods = tuple(methods) if methods else DEFAULT_METHODS
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    mid, bb = _load(Path(run_dir), None if blackbox_dir is None else Path(blackbox_dir))
-    dm = open_data(mid.config)
-    if not dm.generator:
-        raise ValueError(
-            f"run={mid.run_dir}: the emotion report scores explanations against the built-in "
-            "generator's true mapping and evidence masks; this run used real data"
-        )
-    model = mid.model.eval()
-    test = dm.split_indices["test"]
-    labelled = np.isfinite(dm.q[test].numpy()).all(1) & np.isfinite(dm.e[test].numpy()).all(1)
-    rows = test[labelled][:n_clips]
-    if len(rows) == 0:
-        raise ValueError(f"run={mid.run_dir}: no test clip has every rating")
-    x = dm.x[rows].float()
-    n = len(rows)
-    song_ids = [dm.records[int(r)].song_id for r in rows]
-    truth = true_effects(dm, rows)
-    emotion, quality, sign = explained_pairs(truth)
-    idx = np.arange(n)
-
-    # -- intrinsic: the model's own explanation, for every emotion and the explained one
-    ex = model.explain(x, target=torch.as_tensor(emotion))
-    eff = ex.maps["effects"].numpy()
-    rel = ex.maps["relative_effects"].numpy()
-    learned = model.mapping.detach().numpy().astype(float)
-    true_w = true_mapping_z(dm)
-    near_zero = float(mid.config.get("emotion", {}).get("evaluation", {}).get("near_zero", 0.1))
-    agreement = mapping_agreement(learned, true_w, near_zero=near_zero)
-    n_e, n_q = eff.shape[1:]
-    tqa_all = top_quality_agreement(eff.reshape(n * n_e, n_q), truth.reshape(n * n_e, n_q))
-    tqa = top_quality_agreement(eff[idx, emotion], truth[idx, emotion])
-    model_top = np.abs(eff[idx, emotion]).argmax(1)
-    effect_sign_ok = np.sign(eff[idx, emotion, quality]) == sign
-    log(f"[emotion report] intrinsic: {n} clips, top-quality agreement {tqa:.2f}")
-
-    # -- evidence of the driving quality on the input grid; per-emotion chance levels
-    masks = evidence_on_input_grid(dm, rows)[torch.from_numpy(idx), torch.from_numpy(quality)]
-    chance_by_emotion = chance_levels(dm, rows, n_e)
-
-    # -- post-hoc on A2E (explained emotion), and the bridge on A2Mid2E (the same quality)
-    frontend = dm.frontend
-    posthoc: dict[str, MethodMaps] = {}
-    if bb is not None:
-        posthoc = explain_posthoc(
-            _explained_net(bb.model.eval().backbone),
-            frontend,
-            x,
-            torch.as_tensor(emotion),
-            sign,
-            methods,
-            seed,
-            log,
-            "A2E ",
-        )
-    bridge_sign = sign * np.where(learned[emotion, quality] < 0, -1, 1)
-    bridge = explain_posthoc(
-        _explained_net(model.backbone),
-        frontend,
-        x,
-        torch.as_tensor(quality),
-        bridge_sign,
-        methods,
-        seed,
-        log,
-        "A2Mid2E quality ",
-    )
-    aggregate: dict[str, dict[str, dict[str, float]]] = {"posthoc": {}, "bridge": {}}
-    for side, results in (("posthoc", posthoc), ("bridge", bridge)):
-        for name, r in results.items():
-            r.scores = evidence_shares(r.maps, masks)
-            aggregate[side][name] = posthoc_evidence_share(r.maps, dm, rows, emotion)
-    post_sum, bridge_sum = _summaries(posthoc), _summaries(bridge)
-
-    # -- figures (the figure clip: the first one with the pipeline's contrast wavs)
-    fig_k = next(
-        (
-            k
-            for k, s in enumerate(song_ids)
-            if (mid.run_dir / "explanations" / s / "explanation.json").is_file()
-        ),
-        0,
-    )
-    fig_row, fig_e, fig_q = int(rows[fig_k]), int(emotion[fig_k]), int(quality[fig_k])
-    figures: dict[str, Path] = {
-        "effects": plot_effect_bars(
-            eff[fig_k, fig_e],
-            dm.quality_names,
-            f"clip {song_ids[fig_k]}: A2Mid2E effects on {dm.emotion_names[fig_e]}",
-            out / "effects.png",
-            prediction=float(ex.maps["emotions"][fig_k, fig_e]),
-        ),
-        "true_effects": plot_effect_bars(
-            truth[fig_k, fig_e],
-            dm.quality_names,
-            f"clip {song_ids[fig_k]}: true effects (generator) on {dm.emotion_names[fig_e]}",
-            out / "true_effects.png",
-        ),
-        "relative": plot_relative_effects(
-            rel, dm.quality_names, dm.emotion_names, out / "relative.png"
-        ),
-        "mapping": plot_mapping(
-            learned, true_w, dm.quality_names, dm.emotion_names, out / "mapping.png"
-        ),
-    }
-    columns: dict[str, dict[str, np.ndarray]] = {}
-    if posthoc:
-        columns[f"A2E {dm.emotion_names[fig_e]}"] = {
-            m: r.maps[fig_k].numpy() for m, r in posthoc.items()
-        }
-    columns[f"A2Mid2E effect of {dm.quality_names[fig_q]}"] = {
-        m: r.maps[fig_k].numpy() for m, r in bridge.items()
-    }
-    freqs = frontend.frequencies().numpy()
-    times = frontend.frame_times(x.shape[-1]).numpy()
-    figures["maps"] = _maps_figure(
-        x[fig_k].numpy(),
-        columns,
-        masks[fig_k].numpy(),
-        freqs,
-        times,
-        f"clip {song_ids[fig_k]}: relevance for {dm.emotion_names[fig_e]} "
-        f"({'raised' if sign[fig_k] > 0 else 'lowered'} most by {dm.quality_names[fig_q]}); "
-        "black outline: its evidence",
-        out / "maps.png",
-    )
-    contrast, audio = _contrast_audio(mid.run_dir, dm, fig_row, model, fig_e, out)
-
-    # -- blocks
-    blocks: list[Block] = [
-        Heading("A2Mid2E (by design) versus post-hoc explanations of A2E", 1),
-        Text(
-            f"Run `{mid.run_dir}` (A2Mid2E, variant "
-            f"{mid.metrics.get('variant', mid.config.get('emotion', {}).get('variant'))}) and "
-            f"black box `{bb.run_dir if bb else 'none given'}` (A2E), trained on the same "
-            f"built-in music; {n} test clips. Chowdhury et al., ISMIR 2019: effect = weight x "
-            "predicted quality; relative effect = effect / sum |effect|."
-        ),
-        *summary_blocks(
-            _summary_rows(post_sum, bridge_sum, tqa, ex),
-            SUMMARY_METRICS,
-            SUMMARY_METRICS[0],
-            out,
-            [INTRINSIC],
-            "Evidence share: positive relevance inside the driving quality's evidence (maps "
-            "only: A2Mid2E explains in quality space, scored by its top quality). `A2E: m` is "
-            "method m on the black box, `A2Mid2E quality: m` the same method on A2Mid2E's "
-            "quality unit (the bridge). Details below.",
-        ),
-        Heading("Prediction quality"),
-        *_regression_tables(mid, bb),
-        Heading("Learned mapping versus the generator's"),
-        Table(
-            [
-                [
-                    "Spearman r",
-                    "Pearson r",
-                    "sign agreement",
-                    "weights sign-scored",
-                    "mean abs w, true near 0",
-                ],
-                [
-                    fmt(agreement["spearman"]),
-                    fmt(agreement["pearson"]),
-                    f"{agreement['sign_agreement']:.1%}",
-                    str(agreement["n_signed"]),
-                    fmt(agreement["near_zero_abs"]),
-                ],
-            ],
-            f"All 56 weights in standardised units; the sign is scored where |true w| >= "
-            f"{near_zero} x max |true w| (target >= 90%); last column: mean |learned w| where "
-            "the true weight is near zero.",
-        ),
-        Image(figures["mapping"], "learned versus true mapping"),
-        Heading("The intrinsic explanation"),
-        Text(
-            "Explained emotion per clip: the (emotion, quality) pair with the largest |true "
-            "effect| (the generator's mapping times the clip's annotated qualities), so every "
-            "side explains the same output of the same clip and the generator says which "
-            "quality should carry it."
-        ),
-        Table(
-            [
-                ["measure", "value"],
-                ["top quality = generator's, explained emotion", f"{tqa:.1%}"],
-                ["top quality = generator's, all 8 emotions", f"{tqa_all:.1%}"],
-                [
-                    "sign of the effect of the generator's top quality agrees",
-                    f"{float(np.mean(effect_sign_ok)):.1%}",
-                ],
-                ["seconds per clip", fmt(float(ex.seconds))],
-                ["model evaluations per clip", str(ex.n_evals)],
-            ],
-            "Chance for the top quality: 1/7.",
-        ),
-        Image(figures["effects"], "effects of one clip"),
-        Image(figures["true_effects"], "true effects of one clip"),
-        Image(figures["relative"], "relative effects over the clips"),
-        Heading("Where the explanations point: evidence share"),
-        Text(
-            "Share of positive (oriented) relevance inside the evidence region of the "
-            "quality that drives the explained emotion; chance = the region's area fraction. "
-            "The bridge column applies the same method to the by-design model's effect of "
-            "that quality, W[e, q] x q(x): what its quality unit listens to. Band methods "
-            f"(kernel_shap, lime, occlusion) work on {N_BANDS} bands x {N_DIVISIONS} "
-            "divisions, the others on single bins."
-        ),
-        Table(_share_table(post_sum, bridge_sum), ""),
-        Text(verdict(post_sum, bridge_sum, tqa)),
-        Image(figures["maps"], "relevance maps of one clip"),
-        Table(
-            [["emotion", "chance share"]] + [[e, f"{v:.1%}"] for e, v in chance_by_emotion.items()],
-            "Chance level per emotion (area of its most effective quality's evidence, mean "
-            "over these clips).",
-        ),
-        Heading("Listen: the most effective quality low and high"),
-        Text(
-            f"Clip {contrast['song_id']}: {contrast['quality']} set to 0 and to 1 by the "
-            f"generator, everything else unchanged (quality chosen by the model's largest "
-            f"effect on {contrast['emotion']}; {contrast['source']})."
-        ),
-        Audio(audio),
-        Heading("Per clip"),
-        Table(_clip_table(dm, song_ids, emotion, quality, truth, eff, model_top, masks), ""),
-    ]
-
-    per_clip = []
-    for k in range(n):
-        e_k, q_k = int(emotion[k]), int(quality[k])
-        per_clip.append(
-            {
-                "song_id": song_ids[k],
-                "explained_emotion": dm.emotion_names[e_k],
-                "true_top_quality": dm.quality_names[q_k],
-                "true_effect": float(truth[k, e_k, q_k]),
-                "model_top_quality": dm.quality_names[int(model_top[k])],
-                "effects": dict(zip(dm.quality_names, eff[k, e_k].tolist(), strict=True)),
-                "relative_effects": dict(zip(dm.quality_names, rel[k, e_k].tolist(), strict=True)),
-                "true_effects": dict(zip(dm.quality_names, truth[k, e_k].tolist(), strict=True)),
-                "evidence_area": float(masks[k].float().mean()),
-                "posthoc_share": {m: float(r.scores["share"][k]) for m, r in posthoc.items()},
-                "bridge_share": {m: float(r.scores["share"][k]) for m, r in bridge.items()},
-            }
-        )
-    record = {
-        "run": str(mid.run_dir),
-        "blackbox": str(bb.run_dir) if bb else None,
-        "n_clips": n,
-        "methods": list(methods),
-        "explained_emotion_rule": "per clip, the (emotion, quality) with the largest |true effect|",
-        "orientation": "signed maps x sign of the true effect (bridge: x sign of learned weight)",
-        "regression": {
-            "a2mid2e": {"test": mid.metrics.get("test"), "per_output": _test_per(mid)},
-            "a2e": {"test": bb.metrics.get("test"), "per_output": _test_per(bb)} if bb else None,
-        },
-        "mapping": {"learned": learned, "true": true_w, "agreement": agreement},
-        "intrinsic": {
-            "top_quality_agreement": tqa,
-            "top_quality_agreement_all_emotions": tqa_all,
-            "effect_sign_agreement": float(np.mean(effect_sign_ok)),
-            "seconds": float(ex.seconds),
-            "n_evals": ex.n_evals,
-        },
-        "evidence_share": {"posthoc": post_sum, "bridge": bridge_sum},
-        "posthoc_evidence_share": aggregate,
-        "chance_by_emotion": chance_by_emotion,
-        "verdict": verdict(post_sum, bridge_sum, tqa),
-        "contrast": contrast,
-        "figure_clip": song_ids[fig_k],
-        "per_clip": per_clip,
-        "seconds": time.perf_counter() - start,
-    }
-    title = "A2Mid2E versus post-hoc (emotion)"
-    paths = finish(blocks, out, title, record, "emotion_report", int(dm.sample_rate))
-    return {**paths, **figures}
+    request = ReportRequest((Path(run_dir),), blackbox_dir, Path(out), n_clips, methods)
+    return write_report(EmotionReport(seed), request, log)
 
 
 def _test_per(run: EmotionRun) -> dict[str, float]:
@@ -871,6 +963,4 @@ def _clip_table(dm, song_ids, emotion, quality, truth, eff, model_top, masks) ->
 
 def report(request: ReportRequest) -> dict[str, Path]:
     """The ``evaluate.report`` hook: this family's run (``run=``) against ``blackbox=``."""
-    blackbox = Path(request.blackbox).expanduser().resolve() if request.blackbox else None
-    run = request.single_run()
-    return write_emotion_report(run, blackbox, request.out_dir, request.n_clips, request.methods)
+    return write_report(EmotionReport(), request)

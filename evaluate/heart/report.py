@@ -70,11 +70,11 @@ from evaluate.reporting.format import (
     save_figure,
 )
 from evaluate.reporting.skeleton import (
+    FamilyReport,
     Metric,
     ReportRequest,
-    finish,
     posthoc_explainers,
-    summary_blocks,
+    write_report,
 )
 from evaluate.runs import LoadedRun, load_run, open_data
 from interp_models.audio.io import write_audio
@@ -173,9 +173,8 @@ def load_blackbox_run(run_dir: str | Path) -> LoadedRun:
         or data.get("input") != "spectrogram"
     ):
         raise ValueError(
-            f"blackbox: {path} is not a heart-sound black-box run (expected pipeline "
-            f"supervised on {HEART_DATA} with data.input=spectrogram, "
-            "as config=blackbox_heart trains)"
+            f"blackbox: {path} is not a heart-sound black-box run (expected pipeline supervised on "
+            f"{HEART_DATA} with data.input=spectrogram, as config=blackbox_heart trains)"
         )
     run = load_run(path)
     return run
@@ -301,8 +300,8 @@ def explain_recordings(
         b = [str(dm_bb.records[j].path) for j in dm_bb.split_indices[split]]
         if a != b:
             raise ValueError(
-                f"run={heart.run_dir} and blackbox={blackbox.run_dir}: their {split} splits "
-                "hold different recordings"
+                f"run={heart.run_dir} and blackbox={blackbox.run_dir}: their {split} splits hold "
+                "different recordings"
             )
     segs = {"springer": _springer_states(heart, dm)}
     if "ground_truth" in dm.segmentations:
@@ -348,8 +347,8 @@ def explain_recordings(
             )
         )
     log(
-        f"[heart report] {len(results)} abnormal test recordings with a lesion, "
-        f"{len(primary)} in the hit-rate set (detected by both models)"
+        f"[heart report] {len(results)} abnormal test recordings with a lesion, {len(primary)} in "
+        "the hit-rate set (detected by both models)"
     )
     hop = dm.sample_rate // FRAME_RATE
 
@@ -498,10 +497,10 @@ def verdict(results: Sequence[RecordingResult], methods: Sequence[str], seg: str
         answer = "**No**: the intrinsic hit rate is lower than"
     sig = "significant" if p < 0.05 else "not significant"
     return (
-        f"{answer} the best post-hoc method's on the {seg} segmentation: "
-        f"`{INTRINSIC}` {x:.2f} ({ours['hits']}/{ours['n']}) versus `{best}` on the black box "
-        f"{y:.2f} ({post[best]['hits']}/{post[best]['n']}); paired exact McNemar p = {p:.3g} "
-        f"({sig} at 0.05, n = {len(rows)} recordings)."
+        f"{answer} the best post-hoc method's on the {seg} segmentation: `{INTRINSIC}` {x:.2f} "
+        f"({ours['hits']}/{ours['n']}) versus `{best}` on the black box {y:.2f} "
+        f"({post[best]['hits']}/{post[best]['n']}); paired exact McNemar p = {p:.3g} ({sig} at "
+        f"0.05, n = {len(rows)} recordings)."
     )
 
 
@@ -575,9 +574,8 @@ def _time_figure(
     axes[0].legend(handles=handles, loc="upper right", fontsize=7, ncols=4)
     axes[-1].set_xlabel("time (s)")
     fig.suptitle(
-        f"{r.recording}: relevance for 'abnormal' over the span the black box saw "
-        "(each row scaled to its largest |value|; intrinsic: per-span contribution spread "
-        "over its frames)",
+        f"{r.recording}: relevance for 'abnormal' over the span the black box saw (each row "
+        "scaled to its largest |value|; intrinsic: per-span contribution spread over its frames)",
         fontsize=9,
     )
     return save_figure(fig, path)
@@ -638,6 +636,327 @@ def _model_scores(heart: HeartRun, blackbox: LoadedRun) -> list[list[str]]:
     return rows
 
 
+class HeartReport(FamilyReport):
+    """The heart-sound family's part of the report (see the module docstring)."""
+
+    title = "Segmentation-aware model versus post-hoc explanations"
+    intrinsic = INTRINSIC
+    metrics = SUMMARY_METRICS
+    score = SUMMARY_METRICS[0]
+    wandb_prefix = "heart_report"
+
+    def run(self, request: ReportRequest, out: Path, log: Callable[[str], None]) -> None:
+        if request.blackbox is None:
+            raise SystemExit(
+                "evaluate.report: a heart_segmentation run is compared with its black box: give "
+                "blackbox=<blackbox_heart run dir> (python -m train.fit config=blackbox_heart)"
+            )
+        self.start = time.perf_counter()
+        methods = self.methods = tuple(request.methods)
+        n_clips = self.n_clips = request.n_clips
+        heart = load_heart_run(request.single_run())
+        blackbox = load_blackbox_run(request.blackbox)
+        check_same_data(heart.config, blackbox.config, heart.run_dir, blackbox.run_dir)
+        results, ctx = explain_recordings(heart, blackbox, n_clips, methods, self.seed, log)
+        segs = list(ctx["segs"])
+        pseg = ctx["primary_seg"]
+        primary = [r for r in results if r.primary]
+        all_names = [INTRINSIC, INTRINSIC_SEEN, *methods]
+        by_set = {
+            "primary": {m: {s: method_summary(primary, m, s) for s in segs} for m in all_names},
+            "all_abnormal": {
+                m: {s: method_summary(results, m, s) for s in segs} for m in all_names
+            },
+        }
+        reference = {
+            "primary": {s: method_summary(primary, DURATION, s) for s in segs},
+            "all_abnormal": {s: method_summary(results, DURATION, s) for s in segs},
+        }
+        springer_cost = mean_ci([r.seconds.get("springer_segmentation") for r in results])
+        self.heart = heart
+        self.blackbox = blackbox
+        self.results = results
+        self.ctx = ctx
+        self.segs = segs
+        self.pseg = pseg
+        self.primary = primary
+        self.by_set = by_set
+        self.reference = reference
+        self.springer_cost = springer_cost
+        self.all_names = all_names
+        self.sample_rate = int(heart.sample_rate)
+
+    def intro(self) -> list[Block]:
+        blocks: list[Block] = []
+        blocks.append(
+            Text(
+                f"Intrinsic: `{self.heart.run_dir}` (`{INTRINSIC}`, trained on the {self.pseg} "
+                f"segmentation). Black box: `{self.blackbox.run_dir}` (log-mel CNN on the first "
+                f"{self.ctx['clip_seconds']:.1f} s of each recording, no segmentation), same data "
+                "and splits (checked). Post-hoc methods on the black box: "
+                f"{', '.join(f'`{m}`' for m in self.methods)}; "
+                f"{', '.join(sorted(GROUPED & set(self.methods))) or 'grouped methods'} over "
+                f"{N_BANDS} bands ({', '.join(f'{e:g}' for e in BAND_EDGES_HZ)} Hz) x "
+                f"{DIVISION_S * 1000:.0f} ms time divisions, the others on log-mel bins. Every map "
+                "explains the 'abnormal' logit, is summed over frequency and then per (beat, "
+                "state) over the frames the black box saw (as Dissanayake et al., IEEE JBHI 2020, "
+                "summed SHAP and occlusion relevance per state); the intrinsic values are the "
+                "model's own per-(beat, state) terms of its logit, over the whole recording. "
+                f"`{INTRINSIC_SEEN}` is the same model run on only the span the black box saw."
+            )
+        )
+        blocks.append(
+            Text(
+                f"Recordings: the test split holds {self.ctx['n_test']} recordings, "
+                f"{self.ctx['n_candidates']} abnormal with a known lesion; {self.ctx['n_both']} of "
+                f"them are detected by both models, and the first {len(self.primary)} "
+                f"(n_clips={self.n_clips}) form the **hit-rate set**, the same recordings for "
+                f"every method. All {len(self.results)} abnormal ones are explained and scored in "
+                "a second table. Normal recordings carry no lesion to point at and are not "
+                "explained."
+            )
+        )
+        return blocks
+
+    def summaries(self) -> list[tuple[str, dict[str, dict[str, Any]]]]:
+        top = _summary_rows(
+            self.by_set["primary"], [INTRINSIC, INTRINSIC_SEEN, *self.methods], self.pseg
+        )
+        top[INTRINSIC]["seconds"] = top[INTRINSIC].get("seconds", 0.0) + self.springer_cost[0]
+        caption = (
+            f"Hit-rate set, {self.pseg} segmentation; seconds of `{INTRINSIC}` include its "
+            "Springer segmentation. Details below."
+        )
+        return [(caption, top)]
+
+    def _figures(self, out: Path) -> tuple[RecordingResult | None, list[tuple[str, Path]]]:
+        """The figures and listenable explanations of one recording (in ``self.files``)."""
+        # ---- figures and audio
+        files: dict[str, Path] = {}
+        fig_rec = self.primary[0] if self.primary else (self.results[0] if self.results else None)
+        audio_items: list[tuple[str, Path]] = []
+        if fig_rec is not None:
+            dm = self.ctx["dm"]
+            wave = np.asarray(dm.waves[fig_rec.index])
+            states = self.ctx["segs"][self.pseg][fig_rec.index]
+            files["state_bars"] = _state_bars_figure(
+                fig_rec, self.methods, self.pseg, out / "state_bars.png"
+            )
+            files["time"] = _time_figure(
+                fig_rec, wave, states, dm.sample_rate, self.methods, out / "relevance_time.png"
+            )
+            folder = out / "intrinsic"
+            explain_recording(
+                self.heart.model,
+                wave,
+                states,
+                dm.sample_rate,
+                folder,
+                f"{fig_rec.recording} ({fig_rec.kind}, {self.pseg} segmentation)",
+                target=0,
+                negate=False,
+                events=dm.events[fig_rec.index] or (),
+                fraction=float(
+                    self.heart.config.get("evaluation", {}).get("relevant_fraction", 0.5)
+                ),
+            )
+            files["intrinsic_figure"] = folder / "figure.png"
+            audio_items = [
+                ("recording (whole)", folder / "input.wav"),
+                (f"{INTRINSIC}: gated to its relevant state spans", folder / "explanation.wav"),
+            ]
+            # Post-hoc explanations made listenable the same way, over the span they saw.
+            hop = dm.sample_rate // FRAME_RATE
+            m = int(round(fig_rec.seen_s * FRAME_RATE))
+            seen_wave, seen_states = wave[: m * hop], np.asarray(states)[:m]
+            fraction = float(self.heart.config.get("evaluation", {}).get("relevant_fraction", 0.5))
+            for name in self.methods:
+                sc = fig_rec.scores[name][self.pseg]
+                beats = np.asarray(sc.per_beat)
+                mask = np.asarray(sc.beat_mask)
+                n_b = int(beat_index(seen_states).max()) + 1 if m else 0
+                rel = relevant_spans(beats[:n_b], mask[:n_b], fraction)
+                path = out / "audio" / f"{name}.wav"
+                write_audio(
+                    path, gate(seen_wave, seen_states, rel, hop, dm.sample_rate), dm.sample_rate
+                )
+                audio_items.append((f"{name}: gated (first {fig_rec.seen_s:.1f} s)", path))
+        hit_names = [INTRINSIC, *self.methods]
+        if self.results:
+            files["hit_rates"] = _hit_rate_figure(
+                {m: self.by_set["primary"][m] for m in hit_names}
+                if self.primary
+                else {m: self.by_set["all_abnormal"][m] for m in hit_names},
+                out / "hit_rates.png",
+            )
+        self.files = files
+        return fig_rec, audio_items
+
+    def details(self, out: Path) -> list[Block]:
+        fig_rec, audio_items = self._figures(out)
+        files = self.files
+        blocks: list[Block] = [
+            Heading("Verdict"),
+            Text(verdict(self.results, list(self.methods), self.pseg)),
+        ]
+        if self.pseg != "ground_truth" and "ground_truth" in self.segs:
+            blocks.append(
+                Text(
+                    "On the ground-truth segmentation: "
+                    + verdict(self.results, list(self.methods), "ground_truth")
+                )
+            )
+        blocks += [Heading("Models (test split)"), Table(_model_scores(self.heart, self.blackbox))]
+
+        def hit_table(key: str) -> list[list[str]]:
+            kinds = sorted({r.kind for r in (self.primary if key == "primary" else self.results)})
+            header = ["method", *[f"hit rate, {s}" for s in self.segs]]
+            header += [f"{k} ({self.pseg})" for k in kinds]
+            header += [f"hit rate, per-frame mean ({self.pseg})", f"lesion share ({self.pseg})"]
+            header += ["seconds / recording", "model evaluations"]
+            rows = [header]
+            for m in self.all_names:
+                s = self.by_set[key][m]
+                p = s[self.pseg]
+                row = [f"`{m}`", *[_hit_cell(s[g]) for g in self.segs]]
+                row += [
+                    f"{p[f'hit_rate_{k}']:.2f} ({p[f'n_{k}']})" if f"hit_rate_{k}" in p else "–"
+                    for k in kinds
+                ]
+                row.append(_pct(p.get("hit_rate_frame_mean", float("nan"))))
+                row.append(
+                    fmt(p["lesion_share"], p["lesion_share_ci95"])
+                    if p.get("lesion_share_n")
+                    else "–"
+                )
+                if "seconds" in p:
+                    secs = p["seconds"] + (self.springer_cost[0] if m == INTRINSIC else 0.0)
+                    row += [fmt(secs), f"{p['n_evals']:.0f}"]
+                else:
+                    row += ["–", "–"]
+                rows.append(row)
+            ref = self.reference[key]
+            rows.append(
+                [
+                    f"*{DURATION}*",
+                    *[_hit_cell(ref[g]) for g in self.segs],
+                    *["–"] * (len(header) - 1 - len(self.segs)),
+                ]
+            )
+            return rows
+
+        caption = (
+            "Hit rate: share of recordings whose largest per-state value (sum over the beats) "
+            "lies on the generator's lesion state, with the Wilson 95% interval and hits/n; per "
+            f"lesion kind on the {self.pseg} segmentation. Per-frame mean: post-hoc relevance "
+            "averaged per frame in each span, then over beats (removes the advantage of long "
+            "states). Lesion share: share of the positive (beat, state) relevance on the lesion "
+            f"state, mean ± 95% half-width. Seconds include, for `{INTRINSIC}`, the Springer "
+            f"segmentation of the recording ({fmt(self.springer_cost[0])} s on average); CPU, one "
+            f"recording at a time. *{DURATION}*: each state's duration as its relevance (what "
+            "'point at the longest state' scores)."
+        )
+        blocks += [
+            Heading("Hit rates: recordings detected by both models"),
+            Table(hit_table("primary"), caption),
+        ]
+        if "hit_rates" in files:
+            blocks.append(Image(files["hit_rates"], "hit rates"))
+        notes = [
+            f"`{INTRINSIC}` hears the whole recording, the black box only its first "
+            f"{self.ctx['clip_seconds']:.1f} s: compare with `{INTRINSIC_SEEN}` for the same span.",
+            "Removed groups (occlusion, KernelShap) and the integration baselines are the front "
+            "end of silence, so occluding a heart sound can *raise* the abnormal logit (silence "
+            "where S1 should be is abnormal too).",
+        ]
+        if "kernel_shap" in self.methods:
+            n_groups = N_BANDS * int(round(self.ctx["clip_seconds"] / DIVISION_S))
+            notes.append(
+                f"`kernel_shap` estimates {n_groups} group values from "
+                f"{METHOD_OPTIONS['kernel_shap']['n_samples']} coalitions: a noisy estimate at "
+                "this budget (raising it raises its cost proportionally)."
+            )
+        blocks += [Text(notes, bullets=True)]
+        blocks += [
+            Heading("Hit rates: all abnormal test recordings (detected or not)"),
+            Table(hit_table("all_abnormal")),
+        ]
+        if fig_rec is not None:
+            blocks += [
+                Heading(f"One recording: `{fig_rec.recording}` ({fig_rec.kind})"),
+                Image(files["state_bars"], "per-state relevance by method"),
+                Image(files["time"], "relevance over time by method"),
+                Text(
+                    "The intrinsic explanation: the recording coloured by state, lesion shaded, "
+                    "and the per-beat contributions to the logit."
+                ),
+                Image(files["intrinsic_figure"], "intrinsic explanation"),
+                Text(
+                    "Listen: the whole recording, the intrinsic explanation (the recording gated "
+                    "to the state spans whose contribution is at least "
+                    f"{self.heart.config.get('evaluation', {}).get('relevant_fraction', 0.5)} of "
+                    "the largest state's), and each post-hoc explanation gated the same way from "
+                    "its per-(beat, state) relevance."
+                ),
+                Audio(audio_items),
+            ]
+        return blocks
+
+    def record(self) -> dict[str, Any]:
+        raw = {
+            "run": str(self.heart.run_dir),
+            "blackbox": str(self.blackbox.run_dir),
+            "n_clips": self.n_clips,
+            "methods": list(self.methods),
+            "segmentations": self.segs,
+            "primary_segmentation": self.pseg,
+            "grouping": {
+                "band_edges_hz": list(BAND_EDGES_HZ),
+                "division_s": DIVISION_S,
+                "methods": sorted(GROUPED & set(self.methods)),
+            },
+            "seen_seconds": self.ctx["clip_seconds"],
+            "test_scores_recomputed": self.ctx["test_scores"],
+            "summary": self.by_set,
+            "reference_state_duration": self.reference,
+            "springer_segmentation_seconds": self.springer_cost[0],
+            "verdict": verdict(self.results, list(self.methods), self.pseg),
+            "seconds_total": time.perf_counter() - self.start,
+            "recordings": [
+                {
+                    "index": r.index,
+                    "recording": r.recording,
+                    "path": r.path,
+                    "kind": r.kind,
+                    "lesion_state": STATE_NAMES[r.lesion_state - 1],
+                    "duration_s": r.duration_s,
+                    "seen_s": r.seen_s,
+                    "p_abnormal": r.p_abnormal,
+                    "detected": r.detected,
+                    "hit_rate_set": r.primary,
+                    "seconds": r.seconds,
+                    "n_evals": r.n_evals,
+                    "methods": {
+                        m: {
+                            seg: {
+                                "per_state": dict(zip(STATE_NAMES, sc.per_state, strict=True)),
+                                "per_beat": sc.per_beat,
+                                "beat_mask": sc.beat_mask,
+                                "hit": sc.hit,
+                                "hit_frame_mean": sc.hit_mean,
+                                "lesion_share": sc.lesion_share,
+                            }
+                            for seg, sc in by_seg.items()
+                        }
+                        for m, by_seg in r.scores.items()
+                    },
+                }
+                for r in self.results
+            ],
+        }
+        return raw
+
+
 def write_heart_report(
     run_dir: Path,
     blackbox_dir: Path | None,
@@ -663,285 +982,14 @@ def write_heart_report(
     -------
     Paths ``md``, ``html``, ``json`` and the figures.
     """
-    if blackbox_dir is None:
-        raise SystemExit(
-            "evaluate.report: a heart_segmentation run is compared with its black box: give "
-            "blackbox=<blackbox_heart run dir> (python -m train.fit config=blackbox_heart)"
-        )
     methods = tuple(methods or DEFAULT_METHODS)
+    request = ReportRequest((Path(run_dir),), blackbox_dir, Path(out), n_clips, methods)
     start = time.perf_counter()
-    heart = load_heart_run(run_dir)
-    blackbox = load_blackbox_run(blackbox_dir)
-    check_same_data(heart.config, blackbox.config, heart.run_dir, blackbox.run_dir)
-    results, ctx = explain_recordings(heart, blackbox, n_clips, methods, seed=seed, log=log)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    segs = list(ctx["segs"])
-    pseg = ctx["primary_seg"]
-    primary = [r for r in results if r.primary]
-    all_names = [INTRINSIC, INTRINSIC_SEEN, *methods]
-    summaries = {
-        "primary": {m: {s: method_summary(primary, m, s) for s in segs} for m in all_names},
-        "all_abnormal": {m: {s: method_summary(results, m, s) for s in segs} for m in all_names},
-    }
-    reference = {
-        "primary": {s: method_summary(primary, DURATION, s) for s in segs},
-        "all_abnormal": {s: method_summary(results, DURATION, s) for s in segs},
-    }
-    springer_cost = mean_ci([r.seconds.get("springer_segmentation") for r in results])
-
-    # ---- figures and audio
-    files: dict[str, Path] = {}
-    fig_rec = primary[0] if primary else (results[0] if results else None)
-    audio_items: list[tuple[str, Path]] = []
-    if fig_rec is not None:
-        dm = ctx["dm"]
-        wave = np.asarray(dm.waves[fig_rec.index])
-        states = ctx["segs"][pseg][fig_rec.index]
-        files["state_bars"] = _state_bars_figure(fig_rec, methods, pseg, out / "state_bars.png")
-        files["time"] = _time_figure(
-            fig_rec, wave, states, dm.sample_rate, methods, out / "relevance_time.png"
-        )
-        folder = out / "intrinsic"
-        explain_recording(
-            heart.model,
-            wave,
-            states,
-            dm.sample_rate,
-            folder,
-            f"{fig_rec.recording} ({fig_rec.kind}, {pseg} segmentation)",
-            target=0,
-            negate=False,
-            events=dm.events[fig_rec.index] or (),
-            fraction=float(heart.config.get("evaluation", {}).get("relevant_fraction", 0.5)),
-        )
-        files["intrinsic_figure"] = folder / "figure.png"
-        audio_items = [
-            ("recording (whole)", folder / "input.wav"),
-            (f"{INTRINSIC}: gated to its relevant state spans", folder / "explanation.wav"),
-        ]
-        # Post-hoc explanations made listenable the same way, over the span they saw.
-        hop = dm.sample_rate // FRAME_RATE
-        m = int(round(fig_rec.seen_s * FRAME_RATE))
-        seen_wave, seen_states = wave[: m * hop], np.asarray(states)[:m]
-        fraction = float(heart.config.get("evaluation", {}).get("relevant_fraction", 0.5))
-        for name in methods:
-            sc = fig_rec.scores[name][pseg]
-            beats = np.asarray(sc.per_beat)
-            mask = np.asarray(sc.beat_mask)
-            n_b = int(beat_index(seen_states).max()) + 1 if m else 0
-            rel = relevant_spans(beats[:n_b], mask[:n_b], fraction)
-            path = out / "audio" / f"{name}.wav"
-            write_audio(
-                path, gate(seen_wave, seen_states, rel, hop, dm.sample_rate), dm.sample_rate
-            )
-            audio_items.append((f"{name}: gated (first {fig_rec.seen_s:.1f} s)", path))
-    hit_names = [INTRINSIC, *methods]
-    if results:
-        files["hit_rates"] = _hit_rate_figure(
-            {m: summaries["primary"][m] for m in hit_names}
-            if primary
-            else {m: summaries["all_abnormal"][m] for m in hit_names},
-            out / "hit_rates.png",
-        )
-
-    # ---- blocks
-    blocks: list[Block] = [Heading("Segmentation-aware model versus post-hoc explanations", 1)]
-    blocks.append(
-        Text(
-            f"Intrinsic: `{heart.run_dir}` (`{INTRINSIC}`, trained on the {pseg} segmentation). "
-            f"Black box: `{blackbox.run_dir}` (log-mel CNN on the first "
-            f"{ctx['clip_seconds']:.1f} s of each recording, no segmentation), same data and "
-            f"splits (checked). Post-hoc methods on the black box: "
-            f"{', '.join(f'`{m}`' for m in methods)}; "
-            f"{', '.join(sorted(GROUPED & set(methods))) or 'grouped methods'} over "
-            f"{N_BANDS} bands ({', '.join(f'{e:g}' for e in BAND_EDGES_HZ)} Hz) x "
-            f"{DIVISION_S * 1000:.0f} ms time divisions, the others on log-mel bins. Every "
-            "map explains the 'abnormal' logit, is summed over frequency and then per (beat, "
-            "state) over the frames the black box saw (as Dissanayake et al., IEEE JBHI 2020, "
-            "summed SHAP and occlusion relevance per state); the intrinsic values are the "
-            "model's own per-(beat, state) terms of its logit, over the whole recording. "
-            f"`{INTRINSIC_SEEN}` is the same model run on only the span the black box saw."
-        )
-    )
-    blocks.append(
-        Text(
-            f"Recordings: the test split holds {ctx['n_test']} recordings, "
-            f"{ctx['n_candidates']} abnormal with a known lesion; {ctx['n_both']} of them are "
-            f"detected by both models, and the first {len(primary)} (n_clips={n_clips}) form "
-            "the **hit-rate set**, the same recordings for every method. All "
-            f"{len(results)} abnormal ones are explained and scored in a second table. Normal "
-            "recordings carry no lesion to point at and are not explained."
-        )
-    )
-    top = _summary_rows(summaries["primary"], [INTRINSIC, INTRINSIC_SEEN, *methods], pseg)
-    top[INTRINSIC]["seconds"] = top[INTRINSIC].get("seconds", 0.0) + springer_cost[0]
-    caption = (
-        f"Hit-rate set, {pseg} segmentation; seconds of `{INTRINSIC}` include its Springer "
-        "segmentation. Details below."
-    )
-    blocks += summary_blocks(top, SUMMARY_METRICS, SUMMARY_METRICS[0], out, [INTRINSIC], caption)
-    blocks += [Heading("Verdict"), Text(verdict(results, list(methods), pseg))]
-    if pseg != "ground_truth" and "ground_truth" in segs:
-        blocks.append(
-            Text(
-                "On the ground-truth segmentation: "
-                + verdict(results, list(methods), "ground_truth")
-            )
-        )
-    blocks += [Heading("Models (test split)"), Table(_model_scores(heart, blackbox))]
-
-    def hit_table(key: str) -> list[list[str]]:
-        kinds = sorted({r.kind for r in (primary if key == "primary" else results)})
-        header = ["method", *[f"hit rate, {s}" for s in segs]]
-        header += [f"{k} ({pseg})" for k in kinds]
-        header += [f"hit rate, per-frame mean ({pseg})", f"lesion share ({pseg})"]
-        header += ["seconds / recording", "model evaluations"]
-        rows = [header]
-        for m in all_names:
-            s = summaries[key][m]
-            p = s[pseg]
-            row = [f"`{m}`", *[_hit_cell(s[g]) for g in segs]]
-            row += [
-                f"{p[f'hit_rate_{k}']:.2f} ({p[f'n_{k}']})" if f"hit_rate_{k}" in p else "–"
-                for k in kinds
-            ]
-            row.append(_pct(p.get("hit_rate_frame_mean", float("nan"))))
-            row.append(
-                fmt(p["lesion_share"], p["lesion_share_ci95"]) if p.get("lesion_share_n") else "–"
-            )
-            if "seconds" in p:
-                secs = p["seconds"] + (springer_cost[0] if m == INTRINSIC else 0.0)
-                row += [fmt(secs), f"{p['n_evals']:.0f}"]
-            else:
-                row += ["–", "–"]
-            rows.append(row)
-        ref = reference[key]
-        rows.append(
-            [
-                f"*{DURATION}*",
-                *[_hit_cell(ref[g]) for g in segs],
-                *["–"] * (len(header) - 1 - len(segs)),
-            ]
-        )
-        return rows
-
-    caption = (
-        "Hit rate: share of recordings whose largest per-state value (sum over the beats) "
-        "lies on the generator's lesion state, with the Wilson 95% interval and hits/n; per "
-        "lesion kind on the "
-        f"{pseg} segmentation. Per-frame mean: post-hoc relevance averaged per frame in "
-        "each span, then over beats (removes the advantage of long states). Lesion share: "
-        "share of the positive (beat, state) relevance on the lesion state, mean ± 95% "
-        f"half-width. Seconds include, for `{INTRINSIC}`, the Springer segmentation of the "
-        f"recording ({fmt(springer_cost[0])} s on average); CPU, one recording at a time. "
-        f"*{DURATION}*: each state's duration as its relevance (what 'point at the longest "
-        "state' scores)."
-    )
-    blocks += [
-        Heading("Hit rates: recordings detected by both models"),
-        Table(hit_table("primary"), caption),
-    ]
-    if "hit_rates" in files:
-        blocks.append(Image(files["hit_rates"], "hit rates"))
-    notes = [
-        f"`{INTRINSIC}` hears the whole recording, the black box only its first "
-        f"{ctx['clip_seconds']:.1f} s: compare with `{INTRINSIC_SEEN}` for the same span.",
-        "Removed groups (occlusion, KernelShap) and the integration baselines are the front "
-        "end of silence, so occluding a heart sound can *raise* the abnormal logit (silence "
-        "where S1 should be is abnormal too).",
-    ]
-    if "kernel_shap" in methods:
-        n_groups = N_BANDS * int(round(ctx["clip_seconds"] / DIVISION_S))
-        notes.append(
-            f"`kernel_shap` estimates {n_groups} group values from "
-            f"{METHOD_OPTIONS['kernel_shap']['n_samples']} coalitions: a noisy estimate at "
-            "this budget (raising it raises its cost proportionally)."
-        )
-    blocks += [Text(notes, bullets=True)]
-    blocks += [
-        Heading("Hit rates: all abnormal test recordings (detected or not)"),
-        Table(hit_table("all_abnormal")),
-    ]
-    if fig_rec is not None:
-        blocks += [
-            Heading(f"One recording: `{fig_rec.recording}` ({fig_rec.kind})"),
-            Image(files["state_bars"], "per-state relevance by method"),
-            Image(files["time"], "relevance over time by method"),
-            Text(
-                "The intrinsic explanation: the recording coloured by state, lesion shaded, "
-                "and the per-beat contributions to the logit."
-            ),
-            Image(files["intrinsic_figure"], "intrinsic explanation"),
-            Text(
-                "Listen: the whole recording, the intrinsic explanation (the recording gated "
-                "to the state spans whose contribution is at least "
-                f"{heart.config.get('evaluation', {}).get('relevant_fraction', 0.5)} of the "
-                "largest state's), and each post-hoc explanation gated the same way from its "
-                "per-(beat, state) relevance."
-            ),
-            Audio(audio_items),
-        ]
-
-    raw = {
-        "run": str(heart.run_dir),
-        "blackbox": str(blackbox.run_dir),
-        "n_clips": n_clips,
-        "methods": list(methods),
-        "segmentations": segs,
-        "primary_segmentation": pseg,
-        "grouping": {
-            "band_edges_hz": list(BAND_EDGES_HZ),
-            "division_s": DIVISION_S,
-            "methods": sorted(GROUPED & set(methods)),
-        },
-        "seen_seconds": ctx["clip_seconds"],
-        "test_scores_recomputed": ctx["test_scores"],
-        "summary": summaries,
-        "reference_state_duration": reference,
-        "springer_segmentation_seconds": springer_cost[0],
-        "verdict": verdict(results, list(methods), pseg),
-        "seconds_total": time.perf_counter() - start,
-        "recordings": [
-            {
-                "index": r.index,
-                "recording": r.recording,
-                "path": r.path,
-                "kind": r.kind,
-                "lesion_state": STATE_NAMES[r.lesion_state - 1],
-                "duration_s": r.duration_s,
-                "seen_s": r.seen_s,
-                "p_abnormal": r.p_abnormal,
-                "detected": r.detected,
-                "hit_rate_set": r.primary,
-                "seconds": r.seconds,
-                "n_evals": r.n_evals,
-                "methods": {
-                    m: {
-                        seg: {
-                            "per_state": dict(zip(STATE_NAMES, sc.per_state, strict=True)),
-                            "per_beat": sc.per_beat,
-                            "beat_mask": sc.beat_mask,
-                            "hit": sc.hit,
-                            "hit_frame_mean": sc.hit_mean,
-                            "lesion_share": sc.lesion_share,
-                        }
-                        for seg, sc in by_seg.items()
-                    }
-                    for m, by_seg in r.scores.items()
-                },
-            }
-            for r in results
-        ],
-    }
-    title = "Segmentation-aware versus post-hoc heart-sound explanations"
-    paths = finish(blocks, out, title, raw, "heart_report", int(heart.sample_rate))
+    paths = write_report(HeartReport(seed), request, log)
     log(f"[heart report] done in {time.perf_counter() - start:.0f} s")
-    return {**paths, **files}
+    return paths
 
 
 def report(request: ReportRequest) -> dict[str, Path]:
     """The ``evaluate.report`` hook: this family's run (``run=``) against ``blackbox=``."""
-    blackbox = Path(request.blackbox).expanduser().resolve() if request.blackbox else None
-    run = request.single_run()
-    return write_heart_report(run, blackbox, request.out_dir, request.n_clips, request.methods)
+    return write_report(HeartReport(), request)

@@ -36,6 +36,7 @@ are logged to it too.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,18 +61,18 @@ from evaluate.posthoc.groupings import Bands
 from evaluate.reporting.figures import plot_relevance_map
 from evaluate.reporting.format import Audio, Block, Heading, Image, Table, Text, fmt, save_figure
 from evaluate.reporting.skeleton import (
+    FamilyReport,
     Metric,
     ReportRequest,
-    finish,
     posthoc_explainers,
-    summary_blocks,
     verdict_text,
+    write_report,
 )
 from evaluate.runs import LoadedRun, load_run, open_data
 from interp_models.audio.io import write_audio
 from interp_models.data.clips import EventClips
 
-__all__ = ["DEFAULT_METHODS", "METRICS", "evaluate_run", "report", "write_report"]
+__all__ = ["DEFAULT_METHODS", "METRICS", "NMFReport", "evaluate_run", "report"]
 
 INTRINSIC = "nmf_interpreter"
 DEFAULT_METHODS = COMPARED  # the same post-hoc methods in every report
@@ -471,103 +472,104 @@ def _run_blocks(r: RunResult, f: dict[str, Any]) -> list[Block]:
     return blocks
 
 
-def write_report(
-    results: list[RunResult], out: Path, n_clips: int, methods: tuple[str, ...]
-) -> dict[str, Path]:
-    """Write ``report.md``, ``report.html`` and ``report.json`` in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    tables = _tables(results)
-    metric_by_key = {m.key: m for m in METRICS}
-    files = [_figures(r, out / f"run{k}") for k, r in enumerate(results)]
-    several = len(results) > 1
-    blocks: list[Block] = [
-        Heading("Intrinsic (NMF interpreter) versus post-hoc explanations", 1),
-        Text(
-            f"Runs: {', '.join(f'`{r.label}` ({r.pipeline})' for r in results)}. "
-            f"Clips: the first {n_clips} of the test split of each run; every method explains "
-            "the classifier's predicted class. Post-hoc methods run on the run's classifier "
-            "(`model.classifier`, the black box): "
-            f"{', '.join(f'`{m}`' for m in methods)}; KernelShap / Lime / occlusion over "
-            f"{N_BANDS} mel bands x {N_DIVISIONS} time divisions, the others on log-mel bins. "
-            "The intrinsic explanation is the relevance map `M * log1p|X|` of "
-            "`NMFInterpreter.explain`, carried to the log-mel grid through the mel filterbank. "
-            f"Perturbation metrics use the same {N_BANDS} x {N_DIVISIONS} bands for every "
-            "method (bin maps summed into bands; removed bands = front end of silence). "
-            "Values: mean ± 95% confidence half-width over clips. Cost is measured on CPU, one "
-            "clip at a time."
-        ),
-    ]
-    for k, r in enumerate(results):
-        top = summary_blocks(
-            r.summary, METRICS, METRICS[0], out / f"run{k}", (INTRINSIC,), f"`{r.label}`"
-        )
-        blocks += top[1:] if k else top
-    blocks.append(Heading("Verdicts"))
-    for r in results:
-        if several:
-            blocks.append(Heading(f"`{r.label}`", 3))
-        lines = [verdict_text(r.summary, m, INTRINSIC) for m in METRICS]
-        blocks.append(Text([v for v in lines if v], bullets=True))
-    task_keys = sorted({k for r in results for k in r.task})
-    blocks += [
-        Heading("Task scores (metrics.json)"),
-        Table(
-            [
-                ["score", *[r.label for r in results]],
-                *[
-                    [k, *[fmt(r.task[k]) if k in r.task else "–" for r in results]]
-                    for k in task_keys
-                ],
-            ]
-        ),
-        Heading("Tables"),
-    ]
-    for key, table in tables.items():
-        metric = metric_by_key[key]
-        better = "higher is better" if metric.higher_is_better else "lower is better"
-        blocks += [Heading(metric.title, 3), Table(table, f"{metric.what} ({better}).")]
-    blocks.append(Heading("Figures and audio"))
-    for r, f in zip(results, files, strict=True):
-        blocks += _run_blocks(r, f)
-    record = {
-        "n_clips": n_clips,
-        "methods": list(methods),
-        "grouping": {"bands": N_BANDS, "divisions": N_DIVISIONS},
-        "runs": [
-            {
-                "label": r.label,
-                "run_dir": str(r.run_dir),
-                "pipeline": r.pipeline,
-                "clips": r.clips,
-                "task": r.task,
-                "summary": r.summary,
-                "reference": r.reference,
-                "per_clip": {m: dict(res.per_clip) for m, res in r.methods.items()},
-            }
-            for r in results
-        ],
-    }
-    title = "Intrinsic versus post-hoc explanations"
-    return finish(blocks, out, title, record, "report", results[0].sample_rate)
+class NMFReport(FamilyReport):
+    """The NMF family's part of the report: one or more runs, each its own black box."""
+
+    title = "Intrinsic (NMF interpreter) versus post-hoc explanations"
+    intrinsic = INTRINSIC
+    metrics = METRICS
+    score = METRICS[0]
+    wandb_prefix = "report"
+
+    def run(self, request: ReportRequest, out: Path, log: Callable[[str], None]) -> None:
+        if request.blackbox:
+            raise SystemExit(
+                "evaluate.report: blackbox= is for heart-sound and emotion runs; an "
+                "NMF run's own classifier is its black box"
+            )
+        self.n_clips, self.methods = request.n_clips, tuple(request.methods)
+        self.results = [
+            evaluate_run(
+                run_dir,
+                self.methods,
+                self.n_clips,
+                out_dir=out / f"run{k}",
+                figure_clip=request.figure_clip,
+                n_random=request.n_random,
+                seed=self.seed,
+                log=log,
+            )
+            for k, run_dir in enumerate(request.runs)
+        ]
+        self.sample_rate = self.results[0].sample_rate
+
+    def intro(self) -> list[Block]:
+        runs = ", ".join(f"`{r.label}` ({r.pipeline})" for r in self.results)
+        return [
+            Text(
+                f"Runs: {runs}. Clips: the first {self.n_clips} of the test split of each run; "
+                "every method explains the classifier's predicted class. Post-hoc methods run "
+                "on the run's classifier (`model.classifier`, the black box): "
+                f"{', '.join(f'`{m}`' for m in self.methods)}; KernelShap / Lime / occlusion "
+                f"over {N_BANDS} mel bands x {N_DIVISIONS} time divisions, the others on "
+                "log-mel bins. The intrinsic explanation is the relevance map `M * log1p|X|` of "
+                "`NMFInterpreter.explain`, carried to the log-mel grid through the mel "
+                f"filterbank. Perturbation metrics use the same {N_BANDS} x {N_DIVISIONS} bands "
+                "for every method (bin maps summed into bands; removed bands = front end of "
+                "silence). Values: mean ± 95% confidence half-width over clips. Cost is "
+                "measured on CPU, one clip at a time."
+            )
+        ]
+
+    def summaries(self) -> list[tuple[str, dict[str, dict[str, Any]]]]:
+        return [(f"`{r.label}`", r.summary) for r in self.results]
+
+    def details(self, out: Path) -> list[Block]:
+        results = self.results
+        blocks: list[Block] = [Heading("Verdicts")]
+        for r in results:
+            if len(results) > 1:
+                blocks.append(Heading(f"`{r.label}`", 3))
+            lines = [verdict_text(r.summary, m, INTRINSIC) for m in METRICS]
+            blocks.append(Text([v for v in lines if v], bullets=True))
+        task_keys = sorted({k for r in results for k in r.task})
+        task = [[k, *[fmt(r.task[k]) if k in r.task else "–" for r in results]] for k in task_keys]
+        blocks += [
+            Heading("Task scores (metrics.json)"),
+            Table([["score", *[r.label for r in results]], *task]),
+            Heading("Tables"),
+        ]
+        metric_by_key = {m.key: m for m in METRICS}
+        for key, table in _tables(results).items():
+            metric = metric_by_key[key]
+            better = "higher is better" if metric.higher_is_better else "lower is better"
+            blocks += [Heading(metric.title, 3), Table(table, f"{metric.what} ({better}).")]
+        blocks.append(Heading("Figures and audio"))
+        for k, r in enumerate(results):
+            blocks += _run_blocks(r, _figures(r, out / f"run{k}"))
+        return blocks
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "n_clips": self.n_clips,
+            "methods": list(self.methods),
+            "grouping": {"bands": N_BANDS, "divisions": N_DIVISIONS},
+            "runs": [
+                {
+                    "label": r.label,
+                    "run_dir": str(r.run_dir),
+                    "pipeline": r.pipeline,
+                    "clips": r.clips,
+                    "task": r.task,
+                    "summary": r.summary,
+                    "reference": r.reference,
+                    "per_clip": {m: dict(res.per_clip) for m, res in r.methods.items()},
+                }
+                for r in self.results
+            ],
+        }
 
 
 def report(request: ReportRequest) -> dict[str, Path]:
-    """The ``evaluate.report`` hook: one NMF report over every ``run=`` (see the CLI)."""
-    if request.blackbox:
-        raise SystemExit(
-            "evaluate.report: blackbox= is for heart-sound and emotion runs; an "
-            "NMF run's own classifier is its black box"
-        )
-    out = request.out_dir
-    results = [
-        evaluate_run(
-            run_dir,
-            request.methods,
-            request.n_clips,
-            out_dir=out / f"run{k}",
-            figure_clip=request.figure_clip,
-            n_random=request.n_random,
-        )
-        for k, run_dir in enumerate(request.runs)
-    ]
-    return write_report(results, out, request.n_clips, request.methods)
+    """The ``evaluate.report`` hook: one NMF report over every ``run=``."""
+    return write_report(NMFReport(), request)

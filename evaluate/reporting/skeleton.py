@@ -14,15 +14,17 @@ A family's report (``evaluate.<family>.report``) is the same sequence of steps:
    the family's own blocks;
 5. write ``report.md``, ``report.html``, ``report.json`` and log to W&B (:func:`finish`).
 
-Only steps 2 (the intrinsic side) and 3 and the family's extra blocks differ between
-families.
+A family writes only what is its own, as a :class:`FamilyReport` (load its run pair,
+explain intrinsically, score against its ground truth, its summary rows, its detail blocks
+and record); :func:`write_report` runs the steps around it.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ from evaluate.reporting.format import (
 from interp_models.families import current_name
 
 __all__ = [
+    "FamilyReport",
     "Metric",
     "ReportRequest",
     "check_same_data",
@@ -57,6 +60,7 @@ __all__ = [
     "summary_blocks",
     "summary_table",
     "verdict_text",
+    "write_report",
 ]
 
 
@@ -335,3 +339,75 @@ def finish(
     json_path.write_text(json.dumps(jsonable(record), indent=1, allow_nan=False) + "\n")
     log_blocks_to_wandb(blocks, wandb_prefix, sample_rate)
     return {**paths, "json": json_path}
+
+
+# ----------------------------------------------------------------------------- skeleton
+
+
+class FamilyReport(ABC):
+    """What a family contributes to its report; :func:`write_report` does the rest.
+
+    Class attributes: ``title`` (the page's heading), ``intrinsic`` (the by-design
+    explanation's row name), ``metrics`` (the summary table's columns), ``score`` (the
+    metric of the cost figure), ``wandb_prefix``. ``files`` collects the figures and audio a
+    report returns beside its pages; ``sample_rate`` is the rate of its audio.
+    """
+
+    title: str
+    intrinsic: str
+    metrics: tuple[Metric, ...]
+    score: Metric
+    wandb_prefix: str
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.files: dict[str, Path] = {}
+        self.sample_rate = 16_000
+
+    @abstractmethod
+    def run(self, request: ReportRequest, out: Path, log: Callable[[str], None]) -> None:
+        """Load and check the runs, explain the clips by design and post hoc
+        (:func:`posthoc_explainers`), score them."""
+
+    @abstractmethod
+    def intro(self) -> list[Block]:
+        """What is compared, on which clips, how (before the summary)."""
+
+    @abstractmethod
+    def summaries(self) -> list[tuple[str, dict[str, dict[str, Any]]]]:
+        """``(caption, {method: summary})`` per summary table (one per run compared)."""
+
+    @abstractmethod
+    def details(self, out: Path) -> list[Block]:
+        """The family's own blocks after the summary: verdicts, detail tables, figures and
+        audio (written under ``out``)."""
+
+    @abstractmethod
+    def record(self) -> dict[str, Any]:
+        """Everything measured, for ``report.json``."""
+
+
+def write_report(
+    family: FamilyReport, request: ReportRequest, log: Callable[[str], None] = print
+) -> dict[str, Path]:
+    """Run ``family``'s report for ``request``: explain and score, then the title, its
+    introduction, the summary (:func:`summary_blocks`), its details; write the pages,
+    ``report.json`` and W&B (:func:`finish`). Returns the paths (pages, JSON, files)."""
+    out = request.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    family.run(request, out, log)
+    blocks: list[Block] = [Heading(family.title, 1), *family.intro()]
+    for k, (caption, summaries) in enumerate(family.summaries()):
+        top = summary_blocks(
+            summaries,
+            family.metrics,
+            family.score,
+            out if k == 0 else out / f"run{k}",
+            [family.intrinsic],
+            caption,
+        )
+        blocks += top if k == 0 else top[1:]
+    blocks += family.details(out)
+    record = family.record()
+    paths = finish(blocks, out, family.title, record, family.wandb_prefix, family.sample_rate)
+    return {**paths, **family.files}
