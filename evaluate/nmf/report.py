@@ -54,7 +54,7 @@ from evaluate.metrics import (
     sparseness,
 )
 from evaluate.metrics.statistics import summarise
-from evaluate.nmf.scoring import _truths, explain_clip
+from evaluate.nmf.scoring import event_truths, explain_clip
 from evaluate.posthoc import COMPARED, GROUPED
 from evaluate.posthoc.audio import listenable
 from evaluate.posthoc.groupings import Bands
@@ -260,7 +260,7 @@ def evaluate_run(
     n_frames = x_all.shape[-1]
     mel_freqs = logmel.frequencies().cpu().numpy()
     mel_times = logmel.frame_times(n_frames).cpu().numpy()
-    truth = _truths(dm, rows, mel_freqs, mel_times)
+    truth = event_truths(dm, rows, mel_freqs, mel_times)
     truth = None if truth is None else tuple(t.bool() for t in truth)
     bands = Bands(logmel, n_bands=N_BANDS, n_divisions=N_DIVISIONS)
     stems = [Path(dm.records[int(j)].path).stem for j in rows]

@@ -84,7 +84,7 @@ def localization_status(dm, splits: tuple[str, ...] = ("val", "test")) -> dict[s
     }
 
 
-def _truths(dm, rows: np.ndarray, freqs: np.ndarray, times: np.ndarray):
+def event_truths(dm, rows: np.ndarray, freqs: np.ndarray, times: np.ndarray):
     """(event mask, event box) of each clip on the (freqs, times) grid, or None."""
     paths = [dm.records[int(j)].mask_path for j in rows]
     if any(p is None for p in paths):
@@ -157,7 +157,7 @@ def evaluate_split(
         values["h_hoyer"] = hoyer_sparsity(H)
         values["h_l1"] = H.abs().mean(dim=(1, 2))
         values["n_relevant"] = relevant.sum(dim=1).float()
-        truth = None if missing else _truths(dm, rows, freqs, times)
+        truth = None if missing else event_truths(dm, rows, freqs, times)
         if truth is not None:
             kept = mask * spec  # what the explanation keeps of log1p|X| (figure panel b)
             for name, region in zip(("", "_box"), truth, strict=True):
