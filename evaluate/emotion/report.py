@@ -508,111 +508,94 @@ class EmotionReport(FamilyReport):
         self.start = time.perf_counter()
         methods = self.methods = tuple(request.methods)
         n_clips, seed = request.n_clips, self.seed
-        mid, bb = _load(request.single_run(), request.blackbox)
-        dm = open_data(mid.config)
-        if not dm.generator:
+        self.mid, self.bb = _load(request.single_run(), request.blackbox)
+        self.dm = open_data(self.mid.config)
+        if not self.dm.generator:
             raise ValueError(
-                f"run={mid.run_dir}: the emotion report scores explanations against the built-in "
-                "generator's true mapping and evidence masks; this run used real data"
+                f"run={self.mid.run_dir}: the emotion report scores explanations against the "
+                "built-in generator's true mapping and evidence masks; this run used real data"
             )
-        model = mid.model.eval()
-        test = dm.split_indices["test"]
-        labelled = np.isfinite(dm.q[test].numpy()).all(1) & np.isfinite(dm.e[test].numpy()).all(1)
-        rows = test[labelled][:n_clips]
-        if len(rows) == 0:
-            raise ValueError(f"run={mid.run_dir}: no test clip has every rating")
-        x = dm.x[rows].float()
-        n = len(rows)
-        song_ids = [dm.records[int(r)].song_id for r in rows]
-        truth = true_effects(dm, rows)
-        emotion, quality, sign = explained_pairs(truth)
-        idx = np.arange(n)
+        self.model = self.mid.model.eval()
+        test = self.dm.split_indices["test"]
+        labelled = np.isfinite(self.dm.q[test].numpy()).all(1) & np.isfinite(
+            self.dm.e[test].numpy()
+        ).all(1)
+        self.rows = test[labelled][:n_clips]
+        if len(self.rows) == 0:
+            raise ValueError(f"run={self.mid.run_dir}: no test clip has every rating")
+        self.x = self.dm.x[self.rows].float()
+        self.n = len(self.rows)
+        self.song_ids = [self.dm.records[int(r)].song_id for r in self.rows]
+        self.truth = true_effects(self.dm, self.rows)
+        self.emotion, self.quality, self.sign = explained_pairs(self.truth)
+        idx = np.arange(self.n)
 
         # -- intrinsic: the model's own explanation, for every emotion and the explained one
-        ex = model.explain(x, target=torch.as_tensor(emotion))
-        eff = ex.maps["effects"].numpy()
-        rel = ex.maps["relative_effects"].numpy()
-        learned = model.mapping.detach().numpy().astype(float)
-        true_w = true_mapping_z(dm)
-        near_zero = float(mid.config.get("emotion", {}).get("evaluation", {}).get("near_zero", 0.1))
-        agreement = mapping_agreement(learned, true_w, near_zero=near_zero)
-        n_e, n_q = eff.shape[1:]
-        tqa_all = top_quality_agreement(eff.reshape(n * n_e, n_q), truth.reshape(n * n_e, n_q))
-        tqa = top_quality_agreement(eff[idx, emotion], truth[idx, emotion])
-        model_top = np.abs(eff[idx, emotion]).argmax(1)
-        effect_sign_ok = np.sign(eff[idx, emotion, quality]) == sign
-        log(f"[emotion report] intrinsic: {n} clips, top-quality agreement {tqa:.2f}")
+        self.ex = self.model.explain(self.x, target=torch.as_tensor(self.emotion))
+        self.eff = self.ex.maps["effects"].numpy()
+        self.rel = self.ex.maps["relative_effects"].numpy()
+        self.learned = self.model.mapping.detach().numpy().astype(float)
+        self.true_w = true_mapping_z(self.dm)
+        self.near_zero = float(
+            self.mid.config.get("emotion", {}).get("evaluation", {}).get("near_zero", 0.1)
+        )
+        self.agreement = mapping_agreement(self.learned, self.true_w, near_zero=self.near_zero)
+        n_e, n_q = self.eff.shape[1:]
+        self.tqa_all = top_quality_agreement(
+            self.eff.reshape(self.n * n_e, n_q), self.truth.reshape(self.n * n_e, n_q)
+        )
+        self.tqa = top_quality_agreement(self.eff[idx, self.emotion], self.truth[idx, self.emotion])
+        self.model_top = np.abs(self.eff[idx, self.emotion]).argmax(1)
+        self.effect_sign_ok = np.sign(self.eff[idx, self.emotion, self.quality]) == self.sign
+        log(f"[emotion report] intrinsic: {self.n} clips, top-quality agreement {self.tqa:.2f}")
 
         # -- evidence of the driving quality on the input grid; per-emotion chance levels
-        masks = evidence_on_input_grid(dm, rows)[torch.from_numpy(idx), torch.from_numpy(quality)]
-        chance_by_emotion = chance_levels(dm, rows, n_e)
+        self.masks = evidence_on_input_grid(self.dm, self.rows)[
+            torch.from_numpy(idx), torch.from_numpy(self.quality)
+        ]
+        self.chance_by_emotion = chance_levels(self.dm, self.rows, n_e)
 
-        # -- post-hoc on A2E (explained emotion), and the bridge on A2Mid2E (the same quality)
-        frontend = dm.frontend
-        posthoc: dict[str, MethodMaps] = {}
-        if bb is not None:
-            posthoc = explain_posthoc(
-                _explained_net(bb.model.eval().backbone),
-                frontend,
-                x,
-                torch.as_tensor(emotion),
-                sign,
+        self._posthoc(methods, seed, log)
+        self.sample_rate = int(self.dm.sample_rate)
+        self._figures(out)
+
+    def _posthoc(self, methods: tuple[str, ...], seed: int, log: Callable[[str], None]) -> None:
+        """Post-hoc maps of A2E (explained emotion) and of A2Mid2E's quality unit (the
+        bridge), scored by their share in the driving quality's evidence."""
+        self.frontend = self.dm.frontend
+        self.posthoc: dict[str, MethodMaps] = {}
+        if self.bb is not None:
+            self.posthoc = explain_posthoc(
+                _explained_net(self.bb.model.eval().backbone),
+                self.frontend,
+                self.x,
+                torch.as_tensor(self.emotion),
+                self.sign,
                 methods,
                 seed,
                 log,
                 "A2E ",
             )
-        bridge_sign = sign * np.where(learned[emotion, quality] < 0, -1, 1)
-        bridge = explain_posthoc(
-            _explained_net(model.backbone),
-            frontend,
-            x,
-            torch.as_tensor(quality),
+        bridge_sign = self.sign * np.where(self.learned[self.emotion, self.quality] < 0, -1, 1)
+        self.bridge = explain_posthoc(
+            _explained_net(self.model.backbone),
+            self.frontend,
+            self.x,
+            torch.as_tensor(self.quality),
             bridge_sign,
             methods,
             seed,
             log,
             "A2Mid2E quality ",
         )
-        aggregate: dict[str, dict[str, dict[str, float]]] = {"posthoc": {}, "bridge": {}}
-        for side, results in (("posthoc", posthoc), ("bridge", bridge)):
+        self.aggregate: dict[str, dict[str, dict[str, float]]] = {"posthoc": {}, "bridge": {}}
+        for side, results in (("posthoc", self.posthoc), ("bridge", self.bridge)):
             for name, r in results.items():
-                r.scores = evidence_shares(r.maps, masks)
-                aggregate[side][name] = posthoc_evidence_share(r.maps, dm, rows, emotion)
-        post_sum, bridge_sum = _summaries(posthoc), _summaries(bridge)
-        self.mid = mid
-        self.bb = bb
-        self.n = n
-        self.post_sum = post_sum
-        self.bridge_sum = bridge_sum
-        self.tqa = tqa
-        self.ex = ex
-        self.agreement = agreement
-        self.near_zero = near_zero
-        self.tqa_all = tqa_all
-        self.effect_sign_ok = effect_sign_ok
-        self.chance_by_emotion = chance_by_emotion
-        self.dm = dm
-        self.song_ids = song_ids
-        self.emotion = emotion
-        self.quality = quality
-        self.truth = truth
-        self.eff = eff
-        self.model_top = model_top
-        self.masks = masks
-        self.rel = rel
-        self.posthoc = posthoc
-        self.bridge = bridge
-        self.learned = learned
-        self.true_w = true_w
-        self.aggregate = aggregate
-        self.x = x
-        self.rows = rows
-        self.sign = sign
-        self.frontend = frontend
-        self.model = model
-        self.sample_rate = int(dm.sample_rate)
-        self._figures(out)
+                r.scores = evidence_shares(r.maps, self.masks)
+                self.aggregate[side][name] = posthoc_evidence_share(
+                    r.maps, self.dm, self.rows, self.emotion
+                )
+        self.post_sum, self.bridge_sum = _summaries(self.posthoc), _summaries(self.bridge)
 
     def _figures(self, out: Path) -> None:
         """The figures of one clip and its quality contrast (in ``self.files``)."""

@@ -654,37 +654,34 @@ class HeartReport(FamilyReport):
         self.start = time.perf_counter()
         methods = self.methods = tuple(request.methods)
         n_clips = self.n_clips = request.n_clips
-        heart = load_heart_run(request.single_run())
-        blackbox = load_blackbox_run(request.blackbox)
-        check_same_data(heart.config, blackbox.config, heart.run_dir, blackbox.run_dir)
-        results, ctx = explain_recordings(heart, blackbox, n_clips, methods, self.seed, log)
-        segs = list(ctx["segs"])
-        pseg = ctx["primary_seg"]
-        primary = [r for r in results if r.primary]
-        all_names = [INTRINSIC, INTRINSIC_SEEN, *methods]
-        by_set = {
-            "primary": {m: {s: method_summary(primary, m, s) for s in segs} for m in all_names},
+        self.heart = load_heart_run(request.single_run())
+        self.blackbox = load_blackbox_run(request.blackbox)
+        check_same_data(
+            self.heart.config, self.blackbox.config, self.heart.run_dir, self.blackbox.run_dir
+        )
+        self.results, self.ctx = explain_recordings(
+            self.heart, self.blackbox, n_clips, methods, self.seed, log
+        )
+        self.segs = list(self.ctx["segs"])
+        self.pseg = self.ctx["primary_seg"]
+        self.primary = [r for r in self.results if r.primary]
+        self.all_names = [INTRINSIC, INTRINSIC_SEEN, *methods]
+        self.by_set = {
+            "primary": {
+                m: {s: method_summary(self.primary, m, s) for s in self.segs}
+                for m in self.all_names
+            },
             "all_abnormal": {
-                m: {s: method_summary(results, m, s) for s in segs} for m in all_names
+                m: {s: method_summary(self.results, m, s) for s in self.segs}
+                for m in self.all_names
             },
         }
-        reference = {
-            "primary": {s: method_summary(primary, DURATION, s) for s in segs},
-            "all_abnormal": {s: method_summary(results, DURATION, s) for s in segs},
+        self.reference = {
+            "primary": {s: method_summary(self.primary, DURATION, s) for s in self.segs},
+            "all_abnormal": {s: method_summary(self.results, DURATION, s) for s in self.segs},
         }
-        springer_cost = mean_ci([r.seconds.get("springer_segmentation") for r in results])
-        self.heart = heart
-        self.blackbox = blackbox
-        self.results = results
-        self.ctx = ctx
-        self.segs = segs
-        self.pseg = pseg
-        self.primary = primary
-        self.by_set = by_set
-        self.reference = reference
-        self.springer_cost = springer_cost
-        self.all_names = all_names
-        self.sample_rate = int(heart.sample_rate)
+        self.springer_cost = mean_ci([r.seconds.get("springer_segmentation") for r in self.results])
+        self.sample_rate = int(self.heart.sample_rate)
 
     def intro(self) -> list[Block]:
         blocks: list[Block] = []
