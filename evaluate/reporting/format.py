@@ -47,6 +47,7 @@ def fmt(value: float, ci: float | None = None) -> str:
     text = f"{value:.{digits}f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
     if ci is None:
         return text
+    ci = 0.0 if abs(ci) < 1e-12 else ci  # rounding noise of a constant, not a spread
     ci_text = f"{ci:.{digits}f}" if abs(ci) >= 1e-3 or ci == 0 else f"{ci:.1e}"
     return f"{text} ± {ci_text}"
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 from torch import nn
 
 from evaluate.posthoc import COMPARED, GROUPED, build_explainer
@@ -252,6 +253,7 @@ def cost_figure(
         ylabel=f"{score.title} ({arrow} is better)",
         title="Cost versus score",
     )
+    ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks overlap on log axes
     return save_figure(fig, path)
 
 
