@@ -789,6 +789,43 @@ class HeartReport(FamilyReport):
         self.files = files
         return fig_rec, audio_items
 
+    def _hit_table(self, key: str) -> list[list[str]]:
+        """Hit rates per segmentation and lesion kind, lesion share and cost, per method,
+        on the hit-rate set (``primary``) or every abnormal recording (``all_abnormal``)."""
+        kinds = sorted({r.kind for r in (self.primary if key == "primary" else self.results)})
+        header = ["method", *[f"hit rate, {s}" for s in self.segs]]
+        header += [f"{k} ({self.pseg})" for k in kinds]
+        header += [f"hit rate, per-frame mean ({self.pseg})", f"lesion share ({self.pseg})"]
+        header += ["seconds / recording", "model evaluations"]
+        rows = [header]
+        for m in self.all_names:
+            s = self.by_set[key][m]
+            p = s[self.pseg]
+            row = [f"`{m}`", *[_hit_cell(s[g]) for g in self.segs]]
+            row += [
+                f"{p[f'hit_rate_{k}']:.2f} ({p[f'n_{k}']})" if f"hit_rate_{k}" in p else "–"
+                for k in kinds
+            ]
+            row.append(_pct(p.get("hit_rate_frame_mean", float("nan"))))
+            row.append(
+                fmt(p["lesion_share"], p["lesion_share_ci95"]) if p.get("lesion_share_n") else "–"
+            )
+            if "seconds" in p:
+                secs = p["seconds"] + (self.springer_cost[0] if m == INTRINSIC else 0.0)
+                row += [fmt(secs), f"{p['n_evals']:.0f}"]
+            else:
+                row += ["–", "–"]
+            rows.append(row)
+        ref = self.reference[key]
+        rows.append(
+            [
+                f"*{DURATION}*",
+                *[_hit_cell(ref[g]) for g in self.segs],
+                *["–"] * (len(header) - 1 - len(self.segs)),
+            ]
+        )
+        return rows
+
     def details(self, out: Path) -> list[Block]:
         fig_rec, audio_items = self._figures(out)
         files = self.files
@@ -805,43 +842,6 @@ class HeartReport(FamilyReport):
             )
         blocks += [Heading("Models (test split)"), Table(_model_scores(self.heart, self.blackbox))]
 
-        def hit_table(key: str) -> list[list[str]]:
-            kinds = sorted({r.kind for r in (self.primary if key == "primary" else self.results)})
-            header = ["method", *[f"hit rate, {s}" for s in self.segs]]
-            header += [f"{k} ({self.pseg})" for k in kinds]
-            header += [f"hit rate, per-frame mean ({self.pseg})", f"lesion share ({self.pseg})"]
-            header += ["seconds / recording", "model evaluations"]
-            rows = [header]
-            for m in self.all_names:
-                s = self.by_set[key][m]
-                p = s[self.pseg]
-                row = [f"`{m}`", *[_hit_cell(s[g]) for g in self.segs]]
-                row += [
-                    f"{p[f'hit_rate_{k}']:.2f} ({p[f'n_{k}']})" if f"hit_rate_{k}" in p else "–"
-                    for k in kinds
-                ]
-                row.append(_pct(p.get("hit_rate_frame_mean", float("nan"))))
-                row.append(
-                    fmt(p["lesion_share"], p["lesion_share_ci95"])
-                    if p.get("lesion_share_n")
-                    else "–"
-                )
-                if "seconds" in p:
-                    secs = p["seconds"] + (self.springer_cost[0] if m == INTRINSIC else 0.0)
-                    row += [fmt(secs), f"{p['n_evals']:.0f}"]
-                else:
-                    row += ["–", "–"]
-                rows.append(row)
-            ref = self.reference[key]
-            rows.append(
-                [
-                    f"*{DURATION}*",
-                    *[_hit_cell(ref[g]) for g in self.segs],
-                    *["–"] * (len(header) - 1 - len(self.segs)),
-                ]
-            )
-            return rows
-
         caption = (
             "Hit rate: share of recordings whose largest per-state value (sum over the beats) "
             "lies on the generator's lesion state, with the Wilson 95% interval and hits/n; per "
@@ -855,7 +855,7 @@ class HeartReport(FamilyReport):
         )
         blocks += [
             Heading("Hit rates: recordings detected by both models"),
-            Table(hit_table("primary"), caption),
+            Table(self._hit_table("primary"), caption),
         ]
         if "hit_rates" in files:
             blocks.append(Image(files["hit_rates"], "hit rates"))
@@ -876,7 +876,7 @@ class HeartReport(FamilyReport):
         blocks += [Text(notes, bullets=True)]
         blocks += [
             Heading("Hit rates: all abnormal test recordings (detected or not)"),
-            Table(hit_table("all_abnormal")),
+            Table(self._hit_table("all_abnormal")),
         ]
         if fig_rec is not None:
             blocks += [
