@@ -187,7 +187,8 @@ def test_report_compares_intrinsic_and_posthoc_per_state(runs, tmp_path, monkeyp
 def test_report_refuses_a_blackbox_trained_on_other_data(runs, tmp_path):
     import yaml
 
-    from evaluate.heart.report import write_heart_report
+    from evaluate.heart.report import HeartReport
+    from evaluate.reporting.skeleton import ReportRequest, write_report
 
     heart, bb = runs
     other = tmp_path / "bb_other"
@@ -199,6 +200,6 @@ def test_report_refuses_a_blackbox_trained_on_other_data(runs, tmp_path):
     (other / "metrics.json").write_text((bb / "metrics.json").read_text())
     (other / "checkpoints").symlink_to(bb / "checkpoints")
     with pytest.raises(ValueError, match=rf"run={heart} and blackbox={other}.*test_folds"):
-        write_heart_report(heart, other, tmp_path / "out", 3, ("saliency",))
+        write_report(HeartReport(), ReportRequest((heart,), other, tmp_path, 3, ("saliency",)))
     with pytest.raises(ValueError, match="not a heart-sound black-box run"):
-        write_heart_report(heart, heart, tmp_path / "out", 3, ("saliency",))
+        write_report(HeartReport(), ReportRequest((heart,), heart, tmp_path, 3, ("saliency",)))

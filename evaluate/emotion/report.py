@@ -97,11 +97,12 @@ from interp_models.emotion.models import A2E, MidLevelEmotionModel
 __all__ = [
     "DATA_KEYS",
     "DEFAULT_METHODS",
+    "EmotionReport",
     "check_same_data",
     "evidence_shares",
     "explained_pairs",
     "orient",
-    "write_emotion_report",
+    "report",
 ]
 
 DEFAULT_METHODS = COMPARED  # the same post-hoc methods in every report
@@ -843,43 +844,6 @@ class EmotionReport(FamilyReport):
             "seconds": time.perf_counter() - self.start,
         }
         return record
-
-
-def write_emotion_report(
-    run_dir: Path,
-    blackbox_dir: Path | None,
-    out: Path,
-    n_clips: int,
-    methods: tuple[str, ...] | None,
-    seed: int = 0,
-    log: Callable[[str], None] = print,
-) -> dict[str, Path]:
-    """Compare A2Mid2E's by-design explanation with post-hoc explanations of A2E.
-
-    Parameters
-    ----------
-    run_dir : a finished ``midlevel_emotion`` (or ``midlevel_emotion_separate``) run.
-    blackbox_dir : a finished ``blackbox_emotion`` run on the same data, or None (the
-        post-hoc side is then left out).
-    out : output folder (created).
-    n_clips : the first ``n_clips`` test clips with every rating are explained.
-    methods : post-hoc methods (``evaluate.posthoc.METHODS``); None: ``DEFAULT_METHODS``.
-    seed : seed of the sampling methods.
-
-    Returns
-    -------
-    Paths ``md``, ``html``, ``json`` and the figures (``mapping``, ``relative``, ``effects``,
-    ``maps``).
-
-    Raises
-    ------
-    ValueError
-        The runs are not an A2Mid2E / A2E pair, were trained on different data, or the data
-        has no ground truth (real datasets: no true mapping, no evidence masks).
-    """
-    methods = tuple(methods) if methods else DEFAULT_METHODS
-    request = ReportRequest((Path(run_dir),), blackbox_dir, Path(out), n_clips, methods)
-    return write_report(EmotionReport(seed), request, log)
 
 
 def _test_per(run: EmotionRun) -> dict[str, float]:

@@ -87,10 +87,11 @@ from interp_models.heart.states import FRAME_RATE, STATE_NAMES, beat_index
 __all__ = [
     "DEFAULT_METHODS",
     "INTRINSIC",
+    "HeartReport",
     "check_same_data",
     "lesion_share",
     "load_blackbox_run",
-    "write_heart_report",
+    "report",
 ]
 
 INTRINSIC = "segmentation_aware"
@@ -952,39 +953,6 @@ class HeartReport(FamilyReport):
             ],
         }
         return raw
-
-
-def write_heart_report(
-    run_dir: Path,
-    blackbox_dir: Path | None,
-    out: Path,
-    n_clips: int,
-    methods: tuple[str, ...] | None,
-    seed: int = 0,
-    log: Callable[[str], None] = print,
-) -> dict[str, Path]:
-    """Compare the segmentation-aware run's intrinsic per-state explanations with post-hoc
-    explanations of the black-box run on the same test recordings; write the report.
-
-    Parameters
-    ----------
-    run_dir : a finished ``heart_segmentation`` run.
-    blackbox_dir : a finished ``blackbox_heart`` run on the same data settings and splits.
-    out : output folder (created).
-    n_clips : size of the hit-rate set (the first abnormal test recordings with a known
-        lesion detected by both models).
-    methods : post-hoc methods (``None``: ``DEFAULT_METHODS``).
-
-    Returns
-    -------
-    Paths ``md``, ``html``, ``json`` and the figures.
-    """
-    methods = tuple(methods or DEFAULT_METHODS)
-    request = ReportRequest((Path(run_dir),), blackbox_dir, Path(out), n_clips, methods)
-    start = time.perf_counter()
-    paths = write_report(HeartReport(seed), request, log)
-    log(f"[heart report] done in {time.perf_counter() - start:.0f} s")
-    return paths
 
 
 def report(request: ReportRequest) -> dict[str, Path]:
