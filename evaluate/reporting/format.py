@@ -70,11 +70,16 @@ def md_table(table: list[list[str]]) -> str:
 def html_table(table: list[list[str]]) -> str:
     header, *rows = table
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{md_inline(c.strip('*'))}</td>" for c in row) + "</tr>"
-        for row in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cell(text: str) -> str:
+    """A table cell as HTML: ``**best**`` in bold, a whole ``*reference*`` row label in
+    italics."""
+    if len(text) > 2 and text[0] == text[-1] == "*" and text[1] != "*":
+        return f"<i>{md_inline(text[1:-1])}</i>"
+    return md_inline(text)
 
 
 def md_inline(text: str) -> str:
