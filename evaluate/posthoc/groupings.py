@@ -258,6 +258,16 @@ class GroupView:
         return torch.cat(outs)
 
 
+def _presence_view(model: nn.Module, compose, shape: tuple[int, ...], grouping, x) -> GroupView:
+    """The view of a grouping whose groups are present (1) or absent (0): all present,
+    none present, and ``grouping.n_references`` random presence patterns as references."""
+    ones = torch.ones((1, *shape), device=x.device)
+    refs = _presence_references(shape, grouping.n_references, grouping.seed)
+    return GroupView(
+        ones, torch.zeros_like(ones), refs.to(ones), _Composed(model, compose), None, shape
+    )
+
+
 def _presence_references(group_shape: tuple[int, ...], n: int, seed: int) -> torch.Tensor:
     """All-absent plus ``n - 1`` Bernoulli(0.5) coalitions, seeded: (n, *group_shape)."""
     g = torch.Generator().manual_seed(seed)
@@ -428,17 +438,7 @@ class _WaveGridBound(BoundGrouping):
         return self.stft.istft(mag, self.phase.expand_as(mag), self.x.shape[-1])
 
     def view(self, model: nn.Module) -> GroupView:
-        ones = torch.ones((1, *self.group_shape), device=self.x.device)
-        g = self.grouping
-        refs = _presence_references(self.group_shape, g.n_references, g.seed)
-        return GroupView(
-            ones,
-            torch.zeros_like(ones),
-            refs.to(ones),
-            _Composed(model, self._compose),
-            None,
-            self.group_shape,
-        )
+        return _presence_view(model, self._compose, self.group_shape, self.grouping, self.x)
 
     def _tf(self, attr: torch.Tensor, kind: str) -> torch.Tensor:
         if kind == "relevance":
@@ -661,17 +661,8 @@ class _ComponentsBound(BoundGrouping):
     def view(self, model: nn.Module) -> GroupView:
         if self.x.dim() == 3 and self.grouping.frontend is None:
             raise ValueError("spectrogram models need NMFComponents(..., frontend=<model's>)")
-        k = self.grouping.n_components
-        ones = torch.ones((1, k), device=self.x.device)
-        refs = _presence_references((k,), self.grouping.n_references, self.grouping.seed)
-        return GroupView(
-            ones,
-            torch.zeros_like(ones),
-            refs.to(ones),
-            _Composed(model, self._compose),
-            None,
-            (k,),
-        )
+        shape = (self.grouping.n_components,)
+        return _presence_view(model, self._compose, shape, self.grouping, self.x)
 
     def from_input_map(self, attr: torch.Tensor, kind: str = "relevance") -> torch.Tensor:
         """Input-grid map -> STFT-bin relevance -> each component's share of each bin."""

@@ -20,7 +20,7 @@ from interp_models.audio.feature_cache import cached_features
 from interp_models.audio.features import build_frontend
 from interp_models.data.audiomnist import read_audiomnist
 from interp_models.data.esc50 import read_esc50
-from interp_models.data.splits import SplitData, check_folds, log_skipped, split_by_folds
+from interp_models.data.splits import SplitData, check_folds, split_by_folds
 from interp_models.data.synth_events import SynthEventsConfig, ensure_events
 
 log = logging.getLogger(__name__)
@@ -116,18 +116,9 @@ class EventClips(SplitData):
     def setup(self, stage: str | None = None) -> None:
         if self._loaded:
             return
-        from interp_models.data.waveforms import load_waveforms
-
         root = self.dataset_root()
         records, self.class_names = LAYOUTS[self.layout](root)
-        self.waves, self.records, self.skipped = load_waveforms(
-            records,
-            self.sample_rate,
-            self.num_samples,
-            self.on_bad_file,
-            cache_dir=self.cache_dir / "waves" if self.cache_dir else None,
-        )
-        log_skipped(self.skipped)
+        self.waves, self.records = self.load_clips(records)
         self.features = {
             name: torch.from_numpy(
                 np.ascontiguousarray(cached_features(frontend, self.waves, self.cache_dir))

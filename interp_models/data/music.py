@@ -115,20 +115,10 @@ class MusicClips(SplitData):
     def setup(self, stage: str | None = None) -> None:
         if self._loaded:
             return
-        from interp_models.data.waveforms import load_waveforms
-
         root = self.dataset_root()
         records = read_midlevel(root, self.ratings, self.ratings_audio)
-        self.waves, kept, self.skipped = load_waveforms(
-            records,
-            self.sample_rate,
-            self.num_samples,
-            self.on_bad_file,
-            cache_dir=self.cache_dir / "waves" if self.cache_dir else None,
-        )
-        self.records: list[MusicRecord] = list(kept)
-        for path, reason in self.skipped:
-            log.warning("skipped %s: %s (data.on_bad_file=skip)", path, reason)
+        self.waves, kept = self.load_clips(records)
+        self.records: list[MusicRecord] = kept
         x = cached_features(self.frontend, self.waves, self.cache_dir)
         self.x = torch.from_numpy(np.ascontiguousarray(x))
         self.quality_ratings = np.array([r.qualities for r in self.records], dtype=np.float64)

@@ -116,6 +116,22 @@ class SplitData:
         """Read waveforms, features and targets and split them (idempotent)."""
         raise NotImplementedError
 
+    def load_clips(self, records: Sequence[Any]) -> tuple[list[np.ndarray], list[Any]]:
+        """Decode ``records`` at ``self.sample_rate``, padded / cut to ``self.num_samples``
+        (cached under ``<cache_dir>/waves``); a bad file raises or, with
+        ``on_bad_file=skip``, is left out, kept in ``self.skipped`` and logged.
+
+        Returns the waveforms and the records kept, in order.
+        """
+        from interp_models.data.waveforms import load_waveforms  # decoding stack only when used
+
+        cache = Path(self.cache_dir) / "waves" if self.cache_dir else None
+        waves, kept, self.skipped = load_waveforms(
+            records, self.sample_rate, self.num_samples, self.on_bad_file, cache_dir=cache
+        )
+        log_skipped(self.skipped)
+        return waves, list(kept)
+
     def split_sizes(self) -> dict[str, int]:
         """Number of items of each split."""
         return {s: len(i) for s, i in self.split_indices.items()}
