@@ -34,6 +34,9 @@ class Family:
         callbacks) -> metrics dict``.
     explain : ``module:function``, the ``evaluate.explain`` CLI for one of its runs
         (``argv -> output folder``), or None.
+    score : ``module:function`` scoring a finished run on other data (``python -m
+        train.score``): ``(cfg, run_dir, run_metrics, datamodule, out_dir, options) ->
+        {stage: {"test": {...}}}``, the keys of the run's own test metrics.
     report : ``module:function``, its intrinsic-versus-post-hoc report
         (``evaluate.reporting.skeleton.ReportRequest -> {"md", "html", "json", ...}``), or
         None.
@@ -44,6 +47,7 @@ class Family:
     name: str
     pipelines: tuple[str, ...]
     train: str
+    score: str
     explain: str | None = None
     report: str | None = None
     blackbox: bool = False
@@ -52,11 +56,17 @@ class Family:
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("blackbox", ("supervised",), "train.pipelines:supervised"),
+        Family(
+            "blackbox",
+            ("supervised",),
+            "train.pipelines:supervised",
+            score="train.pipelines:score_supervised",
+        ),
         Family(
             "nmf",
             ("nmf_posthoc", "nmf_joint"),
             "train.nmf.pipeline:run_nmf",
+            score="train.nmf.pipeline:score",
             explain="evaluate.nmf.explain:main",
             report="evaluate.nmf.report:report",
         ),
@@ -64,6 +74,7 @@ FAMILIES: dict[str, Family] = {
             "emotion",
             ("emotion",),
             "train.emotion.pipeline:run",
+            score="train.emotion.pipeline:score",
             explain="evaluate.emotion.explain:main",
             report="evaluate.emotion.report:report",
             blackbox=True,
@@ -72,6 +83,7 @@ FAMILIES: dict[str, Family] = {
             "heart",
             ("heart",),
             "train.heart.pipeline:run",
+            score="train.heart.pipeline:score",
             explain="evaluate.heart.explain:main",
             report="evaluate.heart.report:report",
             blackbox=True,

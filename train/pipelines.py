@@ -18,11 +18,18 @@ from omegaconf import DictConfig
 from interp_models.families import FAMILIES, family_of, hook
 from train.builders import fit_run_stage, supervised_module
 from train.datamodules import ClipDataModule
+from train.stages import score_checkpoint
 
 
 def supervised(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> dict[str, Any]:
     module = supervised_module(cfg, dm)
     return fit_run_stage(cfg, module, dm, run_dir, callbacks, mode=module.task.mode)
+
+
+def score_supervised(cfg: DictConfig, run_dir: Path, run_metrics, dm, out_dir, opts) -> dict:
+    """A black box's kept checkpoint on ``dm``'s test split (``train.score``)."""
+    ckpt = run_dir / run_metrics["best_checkpoint"]
+    return {"test": score_checkpoint(supervised_module(cfg, dm), dm, ckpt, opts["device"])}
 
 
 def resolve_pipeline(name: str) -> Callable[..., dict[str, Any]]:

@@ -134,3 +134,21 @@ def fit_stage(
     if trainer.is_global_zero:
         done.write_text(json.dumps(asdict(result), indent=2) + "\n")
     return result
+
+
+def score_checkpoint(
+    module: L.LightningModule, dm, ckpt_path: str | Path | None, device: str = "cpu"
+) -> dict[str, float]:
+    """``trainer.test`` of ``module`` (weights from ``ckpt_path``, loaded by Lightning with
+    ``weights_only=True``; None: as it is) on ``dm``'s test split, ``test/`` stripped."""
+    trainer = L.Trainer(
+        accelerator=device,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    kw = {"ckpt_path": str(ckpt_path), "weights_only": True} if ckpt_path else {}
+    values = trainer.test(module, datamodule=dm, verbose=False, **kw)[0]
+    return {k.removeprefix("test/"): float(v) for k, v in values.items()}

@@ -195,11 +195,19 @@ def contrasts(
     }
 
 
-def evaluate_model(model: nn.Module, dm, run_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
+def evaluate_model(
+    model: nn.Module,
+    dm,
+    run_dir: Path,
+    settings: dict[str, Any],
+    splits: tuple[str, ...] = ("val", "test"),
+) -> dict[str, Any]:
     """Everything after training (see the module docstring); ``settings`` is the
-    ``emotion.evaluation`` config: ``near_zero``, ``n_examples``, ``n_contrasts``."""
+    ``emotion.evaluation`` config: ``near_zero``, ``n_examples``, ``n_contrasts``.
+    ``splits`` are scored (the explanations always on ``test``); figures go under
+    ``run_dir/explanations``."""
     out: dict[str, Any] = {"per_output": {}}
-    for split in ("val", "test"):
+    for split in splits:
         means, per = split_metrics(predict(model, dm, split), dm)
         out[split], out["per_output"][split] = means, per
     if not isinstance(model, MidLevelEmotionModel):

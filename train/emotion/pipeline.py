@@ -29,10 +29,12 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.linear_model import LinearRegression
 
 from evaluate.emotion.scoring import evaluate_model, predict
+from evaluate.runs import load_checkpoint
 from interp_models.emotion.models import A2E, MidLevelEmotionModel
 from train.builders import fit_run_stage, optimised_module
 from train.emotion.data import MusicDataModule
 from train.emotion.module import EmotionModule
+from train.stages import score_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -112,4 +114,32 @@ def run(cfg: DictConfig, run_dir: Path, dm: MusicDataModule, callbacks) -> dict[
     )
     out["model_file"] = "model.pt"
     out.update(evaluate_model(model, dm, run_dir, OmegaConf.to_container(ecfg.evaluation)))
+    return out
+
+
+def score(
+    cfg: DictConfig, run_dir: Path, run_metrics: dict, dm: MusicDataModule, out_dir: Path, opts
+) -> dict[str, Any]:
+    """The run's final model (``model.pt``) on ``dm``'s test split (``train.score``):
+    Lightning's test loop, then ``evaluate_model``. The ratings are standardised with the
+    run's training statistics, not the scored data's."""
+    if not isinstance(dm, MusicDataModule):
+        raise ValueError("data: an emotion run is scored on interp_models.data.music.MusicClips")
+    dm.require("emotions", ("test",))
+    model = instantiate(cfg.model.net)
+    model.load_state_dict(load_checkpoint(run_dir / "model.pt")["state_dict"])
+    names = ("quality_mean", "quality_std", "emotion_mean", "emotion_std")
+    dm.use_stats({name: getattr(model, name).double().numpy() for name in names})
+    weights = run_metrics["loss_weights"]
+    module = optimised_module(
+        EmotionModule,
+        cfg,
+        model=model,
+        quality_weight=weights["quality"],
+        emotion_weight=weights["emotion"],
+    )
+    out: dict[str, Any] = {"variant": run_metrics.get("variant")}
+    out["training"] = {"test": score_checkpoint(module, dm, None, opts["device"])}
+    settings = OmegaConf.to_container(cfg.emotion.evaluation)
+    out.update(evaluate_model(model.eval(), dm, out_dir, settings, splits=("test",)))
     return out

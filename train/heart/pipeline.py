@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -38,6 +39,7 @@ from interp_models.heart.states import FRAME_RATE, STATE_NAMES
 from train.builders import fit_run_stage, optimised_module
 from train.heart.data import HeartDataModule
 from train.heart.module import HeartModule
+from train.stages import score_checkpoint
 from train.tasks import BinaryTask
 
 log = logging.getLogger(__name__)
@@ -105,12 +107,38 @@ def score_segmenter(dm: HeartDataModule, states: list[np.ndarray], split: str) -
     return sound_detection(((dm.ground_truth[j], states[j]) for j in idx), FRAME_RATE)
 
 
-def run(cfg: DictConfig, run_dir: Path, dm: HeartDataModule, callbacks) -> dict[str, Any]:
+def heart_module(cfg: DictConfig, dm: HeartDataModule) -> HeartModule:
+    """``cfg.model.net`` for ``dm``'s sample rate, in its LightningModule."""
+    net = instantiate(cfg.model.net, sample_rate=dm.sample_rate, frame_rate=FRAME_RATE)
+    return optimised_module(HeartModule, cfg, net=net, task=BinaryTask())
+
+
+def evaluation(net, dm: HeartDataModule, segmentation: str, splits: tuple[str, ...]) -> dict:
+    """The model scored on every segmentation available (``segmentation`` first, the one
+    it runs on), and the explanation hit rates on ``segmentation``."""
+    sources = [segmentation] + [
+        s for s in SEGMENTATIONS if s != segmentation and s in dm.segmentations
+    ]
+    scores = {
+        src: {split: evaluate_split(net, dm, split, src) for split in splits} for src in sources
+    }
+    hits = {
+        split: {k: v for k, v in scores[segmentation][split].items() if k.startswith("hit_")}
+        for split in splits
+    }
+    return {"evaluation": scores, "explanations": hits}
+
+
+def _check_segments(dm) -> None:
     if not isinstance(dm, HeartDataModule) or dm.input != "segments":
         raise ValueError(
             "data: the heart_segmentation pipeline needs data._target_: "
             "interp_models.data.heart.HeartRecordings with data.input=segments"
         )
+
+
+def run(cfg: DictConfig, run_dir: Path, dm: HeartDataModule, callbacks) -> dict[str, Any]:
+    _check_segments(dm)
     if cfg.segmentation not in SEGMENTATIONS:
         raise ValueError(f"segmentation: expected one of {SEGMENTATIONS}, got {cfg.segmentation!r}")
     segmenter, info = segmenter_stage(cfg, dm, run_dir)
@@ -123,8 +151,8 @@ def run(cfg: DictConfig, run_dir: Path, dm: HeartDataModule, callbacks) -> dict[
     }
     dm.use_segmentation(cfg.segmentation)
 
-    net = instantiate(cfg.model.net, sample_rate=dm.sample_rate, frame_rate=FRAME_RATE)
-    module = optimised_module(HeartModule, cfg, net=net, task=BinaryTask())
+    module = heart_module(cfg, dm)
+    net = module.net
     out["classifier"] = fit_run_stage(cfg, module, dm, run_dir, callbacks, mode="max")
 
     # Explanation baseline: the normal training recordings' mean evidence per state.
@@ -133,24 +161,8 @@ def run(cfg: DictConfig, run_dir: Path, dm: HeartDataModule, callbacks) -> dict[
     (run_dir / "reference.json").write_text(json.dumps(reference, indent=2) + "\n")
     out["explanation_reference"] = reference
 
-    # The selected model, scored on every segmentation available (trained on one).
-    sources = [cfg.segmentation] + [
-        s for s in SEGMENTATIONS if s != cfg.segmentation and s in dm.segmentations
-    ]
-    net.eval()
-    out["evaluation"] = {
-        src: {split: evaluate_split(net, dm, split, src) for split in ("val", "test")}
-        for src in sources
-    }
+    out.update(evaluation(net.eval(), dm, cfg.segmentation, ("val", "test")))
     ecfg = cfg.evaluation
-    out["explanations"] = {
-        split: {
-            k: v
-            for k, v in out["evaluation"][cfg.segmentation][split].items()
-            if k.startswith("hit_")
-        }
-        for split in ("val", "test")
-    }
     out["examples"] = export_examples(
         net,
         dm,
@@ -160,4 +172,35 @@ def run(cfg: DictConfig, run_dir: Path, dm: HeartDataModule, callbacks) -> dict[
         n=ecfg.n_examples,
         fraction=ecfg.relevant_fraction,
     )
+    return out
+
+
+def score(
+    cfg: DictConfig, run_dir: Path, run_metrics: dict, dm: HeartDataModule, out_dir: Path, opts
+) -> dict[str, Any]:
+    """The run's segmenter and kept classifier on ``dm``'s test split (``train.score``).
+
+    The classifier runs on the run's own Springer segmenter's states (``segmentation``
+    ``springer``, the default) or on the data's annotations (``ground_truth``), and is
+    scored on both where the data has annotations. S1/S2 detection is also reported per
+    heart-rate band.
+    """
+    _check_segments(dm)
+    segmentation = opts.get("segmentation") or "springer"
+    segmenter = SpringerSegmenter.load(run_dir / "segmenter.json")
+    states = segment_recordings(segmenter, dm.waves, dm.n_frames, dm.hop, _cache_root(cfg))
+    dm.add_segmentation("springer", states)
+    if segmentation not in dm.segmentations:
+        raise ValueError(
+            f"segmentation={segmentation}: the data has no annotations (.tsv) to run on"
+        )
+    dm.use_segmentation(segmentation)
+    out: dict[str, Any] = {"segmentation": segmentation}
+    out["segmenter"] = {"file": "segmenter.json", "test": score_segmenter(dm, states, "test")}
+    module = heart_module(cfg, dm)
+    ckpt = run_dir / run_metrics["classifier"]["best_checkpoint"]
+    out["classifier"] = {"test": score_checkpoint(module, dm, ckpt, opts["device"])}
+    reference = run_metrics["explanation_reference"]
+    module.net.set_reference(torch.tensor([reference[name] for name in STATE_NAMES]))
+    out.update(evaluation(module.net.eval(), dm, segmentation, ("test",)))
     return out

@@ -28,7 +28,7 @@ from train.builders import fit_run_stage, hparams, stage_summary, supervised_mod
 from train.datamodules import ClipDataModule
 from train.loggers import log_results
 from train.nmf.module import NMFInterpreterModule
-from train.stages import fit_stage
+from train.stages import fit_stage, score_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,54 @@ def learned_dictionary(cfg: DictConfig, dm: ClipDataModule, run_dir: Path) -> Di
     return Dictionary.load(path)
 
 
+def interpreter_module(
+    cfg: DictConfig, dm: ClipDataModule, classifier, dictionary: Dictionary, regime: str
+) -> NMFInterpreterModule:
+    """The interpreter of ``cfg.interpreter`` on ``classifier`` and ``dictionary``, in its
+    LightningModule."""
+    icfg = cfg.interpreter
+    model = NMFInterpreter(
+        classifier,
+        list(icfg.layers),
+        dictionary.W,
+        dm.num_outputs,
+        dictionary.is_noise,
+        branch_channels=icfg.branch_channels,
+        hidden=icfg.hidden,
+    )
+    optim = OmegaConf.to_container(icfg.optimizer, resolve=True)
+    loss = OmegaConf.to_container(icfg.loss, resolve=True)
+    return construct(
+        NMFInterpreterModule,
+        {**optim, **loss},
+        "interpreter.optimizer/loss",
+        model=model,
+        regime=regime,
+        hparams=hparams(cfg),
+    )
+
+
+def explanation_scores(
+    cfg: DictConfig, model: NMFInterpreter, dm: ClipDataModule, splits: tuple[str, ...]
+) -> dict[str, Any]:
+    """``evaluate.nmf.scoring.evaluate_split`` of each split, and whether localization was
+    scored (only where every clip has a ground-truth mask)."""
+    icfg = cfg.interpreter
+    out: dict[str, Any] = {
+        split: evaluate_split(
+            model,
+            dm,
+            split,
+            threshold=icfg.relevance_threshold,
+            batch_size=icfg.evaluation.batch_size,
+            seed=cfg.seed,
+        )
+        for split in splits
+    }
+    out["localization"] = localization_status(dm, splits)
+    return out
+
+
 def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> dict[str, Any]:
     check_frontends(dm)
     joint = cfg.pipeline == "nmf_joint"
@@ -116,42 +164,13 @@ def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> di
         "divergence_per_frame": dictionary.divergence,
         "n_components": int(dictionary.W.shape[1]),
     }
-    icfg = cfg.interpreter
-    model = NMFInterpreter(
-        classifier,
-        list(icfg.layers),
-        dictionary.W,
-        dm.num_outputs,
-        dictionary.is_noise,
-        branch_channels=icfg.branch_channels,
-        hidden=icfg.hidden,
-    )
-    optim = OmegaConf.to_container(icfg.optimizer, resolve=True)
-    loss = OmegaConf.to_container(icfg.loss, resolve=True)
-    module = construct(
-        NMFInterpreterModule,
-        {**optim, **loss},
-        "interpreter.optimizer/loss",
-        model=model,
-        regime=out["regime"],
-        hparams=hparams(cfg),
-    )
+    module = interpreter_module(cfg, dm, classifier, dictionary, out["regime"])
+    model = module.model
     out["interpreter"] = fit_run_stage(cfg, module, dm, run_dir, callbacks)
 
     model.eval()
-    ecfg = icfg.evaluation
-    out["explanations"] = {
-        split: evaluate_split(
-            model,
-            dm,
-            split,
-            threshold=icfg.relevance_threshold,
-            batch_size=ecfg.batch_size,
-            seed=cfg.seed,
-        )
-        for split in ("val", "test")
-    }
-    out["explanations"]["localization"] = localization_status(dm, ("val", "test"))
+    icfg, ecfg = cfg.interpreter, cfg.interpreter.evaluation
+    out["explanations"] = explanation_scores(cfg, model, dm, ("val", "test"))
     out["examples"] = export_examples(
         model,
         dm,
@@ -167,4 +186,30 @@ def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> di
     ]
     # Scalars go to the W&B summary with the rest of metrics.json (train/fit.py).
     log_results(hparams(cfg)["logger"], run_dir, f"{cfg.name}-{run_dir.name}", {}, media)
+    return out
+
+
+def score(
+    cfg: DictConfig, run_dir: Path, run_metrics: dict, dm: ClipDataModule, out_dir: Path, opts
+) -> dict[str, Any]:
+    """The run's kept classifier and interpreter on ``dm``'s test split (``train.score``):
+    both through Lightning's test loop on their checkpoints, then the explanation metrics."""
+    check_frontends(dm)
+    device = opts["device"]
+    out: dict[str, Any] = {"regime": run_metrics.get("regime", "posthoc")}
+    if cfg.pipeline == "nmf_joint":
+        classifier = instantiate(cfg.model.net, n_outputs=dm.num_outputs)
+    else:
+        clf_module = supervised_module(cfg, dm)
+        kept = run_metrics["classifier"]
+        # a classifier trained in this run, or the classifier_ckpt it was given
+        ckpt = kept.get("checkpoint") or run_dir / kept["best_checkpoint"]
+        out["classifier"] = {"test": score_checkpoint(clf_module, dm, ckpt, device)}
+        classifier = clf_module.net
+    module = interpreter_module(
+        cfg, dm, classifier, Dictionary.load(run_dir / "dictionary.npz"), out["regime"]
+    )
+    ckpt = run_dir / run_metrics["interpreter"]["best_checkpoint"]
+    out["interpreter"] = {"test": score_checkpoint(module, dm, ckpt, device)}
+    out["explanations"] = explanation_scores(cfg, module.model.eval(), dm, ("test",))
     return out

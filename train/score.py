@@ -1,0 +1,229 @@
+"""Score a finished run on another dataset: ``python -m train.score run=<run> ...``.
+
+The first question after training is "does my model hold on these recordings?". This
+command answers it without retraining: it loads the run's kept model (checkpoints with
+``weights_only=True``: no pickled code), reads the other dataset through the run's own
+reader, resampling and front end, applies the model, and writes
+``<run>/scores/<name>/metrics.json`` with the same keys as the run's test metrics --
+the classifier's figures come from Lightning's own test loop on the kept checkpoint,
+the explanation figures from the family's scoring, wherever the data carries ground truth.
+
+The other dataset is the run's ``data:`` section, or the preset ``data=<name>``
+(``configs/data/<name>.yaml``), with ``data.<key>=<value>`` overrides; the keys that make
+the model's input (sample rate, clip length, front end) are always the run's. Every item
+of the dataset is scored (``split=all``, the default: the model was built on none of
+them) or only its test folds (``split=test``). Class names that differ from the run's are
+an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from evaluate.cli_args import RUN, Option, choice, parse_options
+from evaluate.cli_errors import UsageError, run_cli
+from evaluate.runs import find_run_dir
+from interp_models.families import current_name, family_of, hook
+from train.datamodules import build_datamodule
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+#: ``data.*`` keys that make the model's input: always the run's own.
+FRONT_END = ("sample_rate", "clip_seconds", "features", "input")
+#: what the run's labels are called in ``metrics.json`` -> ``data``
+LABELS = ("class_names", "qualities", "emotions")
+
+USAGE = """usage: python -m train.score run=<run> [data=<preset>] [data.<key>=<value> ...]
+                              [name=<label>] [split=all|test] [segmentation=springer|ground_truth]
+                              [device=cpu|cuda]
+Scores the run's kept model on another dataset (every item of it with split=all) and
+writes <run>/scores/<name>/metrics.json with the keys of the run's test metrics.
+  data=<preset>   configs/data/<preset>.yaml (default: the run's own data section)
+  data.root=<dir> a dataset in the run's layout (e.g. data.root=/data/ESC-50-master)
+  name=<label>    folder under <run>/scores (default: the preset, the root's name, or 'own')
+  segmentation=   heart runs: the run's Springer segmenter (default) or the annotations
+"""
+
+OPTIONS = (
+    RUN,
+    Option("data", metavar="<preset>"),
+    Option("name"),
+    Option("split", choice("all", "test"), default="all"),
+    Option("segmentation", choice("springer", "ground_truth")),
+    Option("device", choice("cpu", "cuda"), default="cpu"),
+)
+
+
+def _split_data_args(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """``data.<key>=<value>`` arguments apart (values parsed as YAML), the rest as given."""
+    rest, overrides = [], {}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key.startswith("data."):
+            overrides[key.removeprefix("data.")] = yaml.safe_load(value) if value else None
+        else:
+            rest.append(arg)
+    return rest, overrides
+
+
+def preset_section(preset: str, seed: int) -> dict[str, Any]:
+    """``configs/data/<preset>.yaml`` composed by Hydra (its defaults list included),
+    interpolations resolved with the run's ``seed``."""
+    if not (CONFIGS / "data" / f"{preset}.yaml").is_file():
+        known = sorted(p.stem for p in (CONFIGS / "data").glob("*.yaml"))
+        raise ValueError(f"data: unknown preset {preset!r}; presets are {known}")
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("fit", overrides=[f"data={preset}", f"seed={seed}"])
+    return OmegaConf.to_container(cfg.data, resolve=True)
+
+
+def data_section(
+    run_cfg: dict[str, Any], preset: str | None, overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``data:`` section to score on: the preset (or the run's own), the overrides,
+    then the run's front end.
+
+    Raises
+    ------
+    ValueError : an override of a front-end key, or data of another kind than the run's.
+    """
+    own = dict(run_cfg["data"])
+    section = preset_section(preset, int(run_cfg.get("seed", 0))) if preset else dict(own)
+    for key, value in overrides.items():
+        if key in FRONT_END and value != own.get(key):
+            raise ValueError(
+                f"data.{key}: the model's input is the run's own ({own.get(key)!r}); "
+                "a run is scored with the front end it was trained with"
+            )
+        section[key] = value
+    kinds = [current_name(str(s.get("_target_", ""))) for s in (own, section)]
+    if kinds[0] != kinds[1]:
+        raise ValueError(f"data: {preset or 'the data'} is {kinds[1]}; the run read {kinds[0]}")
+    for key in FRONT_END:
+        if key in own:
+            section[key] = own[key]
+    return section
+
+
+def check_labels(run_data: dict[str, Any], scored: dict[str, Any]) -> None:
+    """The scored data must name the run's classes (and qualities), in the run's order."""
+    for key in LABELS:
+        if key in run_data and list(scored.get(key, [])) != list(run_data[key]):
+            raise ValueError(
+                f"data: its {key} {list(scored.get(key, []))} differ from the run's "
+                f"{list(run_data[key])}"
+            )
+
+
+def open_scoring_data(section: dict[str, Any], cache_dir: str | None, split: str):
+    """The DataModule of ``section``, set up; with ``split="all"`` its test split is
+    every item of every fold."""
+    dm = build_datamodule(section, cache_dir)
+    dm.prepare_data()
+    dm.setup()
+    if split == "all":
+        every = np.concatenate([np.asarray(i) for i in dm.split_indices.values()])
+        dm.split_indices["test"] = np.unique(every)
+    return dm
+
+
+def default_name(preset: str | None, overrides: dict[str, Any]) -> str:
+    if preset:
+        return preset
+    if overrides.get("root"):
+        return Path(str(overrides["root"])).expanduser().resolve().name
+    return "own"
+
+
+def score(argv: list[str]) -> Path:
+    """Parse ``argv``, score the run, write its ``metrics.json``; returns that file."""
+    argv, overrides = _split_data_args(argv)
+    opts = parse_options(argv, OPTIONS, USAGE)
+    run_dir = find_run_dir(opts["run"])
+    run_cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    run_metrics = json.loads((run_dir / "metrics.json").read_text())
+    family = family_of(run_cfg["pipeline"])
+    name = opts["name"] or default_name(opts["data"], overrides)
+    if "/" in name or name in ("", ".", ".."):
+        raise UsageError(f"name= must be a folder name, got {name!r}", USAGE)
+    section = data_section(run_cfg, opts["data"], overrides)
+    cache_dir = run_cfg.get("paths", {}).get("cache_dir")
+    L.seed_everything(int(run_cfg.get("seed", 0)), workers=True, verbose=False)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no restore notes
+    dm = open_scoring_data(section, cache_dir, opts["split"])
+    check_labels(run_metrics["data"], dm.summary())
+    out_dir = run_dir / "scores" / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = OmegaConf.create({**run_cfg, "data": section})
+    figures = hook(family.score)(cfg, run_dir, run_metrics, dm, out_dir, opts)
+    result = {
+        "run": str(run_dir),
+        "config": run_cfg.get("name"),
+        "pipeline": run_cfg["pipeline"],
+        "name": name,
+        "split": opts["split"],
+        "data_overrides": {"preset": opts["data"], **overrides},
+        **figures,
+        "data": dm.summary(),
+        "scored": datetime.now().isoformat(timespec="seconds"),
+    }
+    path = out_dir / "metrics.json"
+    path.write_text(json.dumps(result, indent=2, default=_jsonable) + "\n")
+    print(f"{run_dir.name} on {name} ({len(dm.split_indices['test'])} items): {summary(figures)}")
+    print(f"  scores: {path}", flush=True)
+    return path
+
+
+def summary(figures: dict[str, Any]) -> str:
+    """One line: the first figures of each stage's test metrics (no CIs, losses,
+    per-output or per-class values)."""
+    stages = [("test", figures["test"])] if isinstance(figures.get("test"), dict) else []
+    stages += [
+        (stage, values["test"])
+        for stage, values in figures.items()
+        if stage != "per_output"
+        and isinstance(values, dict)
+        and isinstance(values.get("test"), dict)
+    ]
+    parts = []
+    for stage, test in stages:
+        keep = [
+            f"{k}={v:.3f}"
+            for k, v in test.items()
+            if isinstance(v, float)
+            and not k.endswith(("_ci95", "_lo", "_hi"))
+            and "loss" not in k
+            and "/" not in k
+            and not re.search(r"_\d+$", k)  # per-output values
+        ]
+        parts.append(f"{stage}: " + ", ".join(keep[:4]))
+    return "; ".join(parts)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, DictConfig):
+        return OmegaConf.to_container(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def main(argv: list[str] | None = None) -> Path:
+    return score(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    run_cli(main)
