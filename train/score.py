@@ -99,14 +99,17 @@ def data_section(
     ValueError : an override of a front-end key, or data of another kind than the run's.
     """
     own = dict(run_cfg["data"])
-    section = preset_section(preset, int(run_cfg.get("seed", 0))) if preset else dict(own)
-    for key, value in overrides.items():
-        if key in FRONT_END and value != own.get(key):
+    base = preset_section(preset, int(run_cfg.get("seed", 0))) if preset else own
+    section = OmegaConf.create(base)
+    for key, value in overrides.items():  # dotted keys reach into nested ones (synth.seed)
+        trained = OmegaConf.select(OmegaConf.create(own), key)
+        if key.split(".")[0] in FRONT_END and trained != value:
             raise ValueError(
-                f"data.{key}: the model's input is the run's own ({own.get(key)!r}); "
+                f"data.{key}: the model's input is the run's own ({trained!r}); "
                 "a run is scored with the front end it was trained with"
             )
-        section[key] = value
+        OmegaConf.update(section, key, value, force_add=True)
+    section = OmegaConf.to_container(section)
     kinds = [current_name(str(s.get("_target_", ""))) for s in (own, section)]
     if kinds[0] != kinds[1]:
         raise ValueError(f"data: {preset or 'the data'} is {kinds[1]}; the run read {kinds[0]}")
@@ -173,6 +176,7 @@ def score(argv: list[str]) -> Path:
         "pipeline": run_cfg["pipeline"],
         "name": name,
         "split": opts["split"],
+        "n_items": len(dm.split_indices["test"]),
         "data_overrides": {"preset": opts["data"], **overrides},
         **figures,
         "data": dm.summary(),

@@ -82,6 +82,7 @@ from evaluate.reporting.format import (
     save_figure,
 )
 from evaluate.reporting.skeleton import (
+    Column,
     FamilyReport,
     Metric,
     ReportRequest,
@@ -127,6 +128,13 @@ DATA_KEYS = (
     "emotion_noise",
     "annotation_noise",
     "nuisance_scale",
+    "tempo_ranges",
+    "instruments",
+    "bass_instrument",
+    "pad_instrument",
+    "transpose_ranges",
+    "reverb_seconds",
+    "reverb_wet",
     "sample_rate",
     "clip_seconds",
     "train_folds",
@@ -504,6 +512,16 @@ class EmotionReport(FamilyReport):
     metrics = SUMMARY_METRICS
     score = SUMMARY_METRICS[0]
     wandb_prefix = "emotion_report"
+    other_data = (
+        Column("emotion r", ("test", "emotion_r")),
+        Column("quality r", ("test", "quality_r")),
+        Column("emotion RMSE", ("test", "emotion_rmse")),
+        Column("top-quality agreement", ("explanations", "top_quality_agreement")),
+    )
+    blackbox_other_data = (
+        Column("emotion r", ("test", "emotion_r")),
+        Column("emotion RMSE", ("test", "emotion_rmse")),
+    )
 
     def run(self, request: ReportRequest, out: Path, log: Callable[[str], None]) -> None:
         self.start = time.perf_counter()

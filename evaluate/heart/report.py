@@ -70,6 +70,7 @@ from evaluate.reporting.format import (
     save_figure,
 )
 from evaluate.reporting.skeleton import (
+    Column,
     FamilyReport,
     Metric,
     ReportRequest,
@@ -645,6 +646,19 @@ class HeartReport(FamilyReport):
     metrics = SUMMARY_METRICS
     score = SUMMARY_METRICS[0]
     wandb_prefix = "heart_report"
+    other_data = (
+        Column("S1/S2 F1", ("segmenter", "test", "f1")),
+        Column("MAcc (Springer)", ("evaluation", "springer", "test", "macc")),
+        Column("MAcc (true segmentation)", ("evaluation", "ground_truth", "test", "macc")),
+        Column("hit rate", ("explanations", "test", "hit_rate")),
+        Column("detected abnormal", ("explanations", "test", "hit_n")),
+    )
+    blackbox_other_data = (
+        Column("MAcc", ("test", "macc")),
+        Column("sensitivity", ("test", "sensitivity")),
+        Column("specificity", ("test", "specificity")),
+        Column("AUROC", ("test", "auroc")),
+    )
 
     def run(self, request: ReportRequest, out: Path, log: Callable[[str], None]) -> None:
         if request.blackbox is None:

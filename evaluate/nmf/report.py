@@ -61,6 +61,7 @@ from evaluate.posthoc.groupings import Bands
 from evaluate.reporting.figures import plot_relevance_map
 from evaluate.reporting.format import Audio, Block, Heading, Image, Table, Text, fmt, save_figure
 from evaluate.reporting.skeleton import (
+    Column,
     FamilyReport,
     Metric,
     ReportRequest,
@@ -480,6 +481,16 @@ class NMFReport(FamilyReport):
     metrics = METRICS
     score = METRICS[0]
     wandb_prefix = "report"
+    other_data = (
+        Column("classifier accuracy", ("classifier", "test", "acc")),
+        Column("interpreter accuracy", ("interpreter", "test", "acc")),
+        Column("fidelity top-1", ("explanations", "test", "fidelity_top1")),
+        Column("FF", ("explanations", "test", "FF")),
+        Column("AI", ("explanations", "test", "AI")),
+        Column("AD", ("explanations", "test", "AD")),
+        Column("mass inside event mask", ("explanations", "test", "mass_inside")),
+        Column("input's own share", ("explanations", "test", "input_mass_inside")),
+    )
 
     def run(self, request: ReportRequest, out: Path, log: Callable[[str], None]) -> None:
         if request.blackbox:

@@ -47,9 +47,12 @@ from evaluate.reporting.format import (
     save_figure,
     write_pages,
 )
+from evaluate.reporting.other_data import Column, other_data_blocks, other_data_rows
+from evaluate.runs import find_run_dir
 from interp_models.families import current_name
 
 __all__ = [
+    "Column",
     "FamilyReport",
     "Metric",
     "ReportRequest",
@@ -57,6 +60,7 @@ __all__ = [
     "cost_figure",
     "finish",
     "jsonable",
+    "other_data_section",
     "posthoc_explainers",
     "summary_blocks",
     "summary_table",
@@ -351,7 +355,9 @@ class FamilyReport(ABC):
 
     Class attributes: ``title`` (the page's heading), ``intrinsic`` (the by-design
     explanation's row name), ``metrics`` (the summary table's columns), ``score`` (the
-    metric of the cost figure), ``wandb_prefix``. ``files`` collects the figures and audio a
+    metric of the cost figure), ``wandb_prefix``, ``other_data`` /
+    ``blackbox_other_data`` (the columns of the table of the runs' figures on the data
+    they were scored on by ``train.score``). ``files`` collects the figures and audio a
     report returns beside its pages; ``sample_rate`` is the rate of its audio.
     """
 
@@ -360,6 +366,9 @@ class FamilyReport(ABC):
     metrics: tuple[Metric, ...]
     score: Metric
     wandb_prefix: str
+    #: figures of the by-design run / the black box shown per dataset it was scored on
+    other_data: tuple[Column, ...] = ()
+    blackbox_other_data: tuple[Column, ...] = ()
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -389,6 +398,25 @@ class FamilyReport(ABC):
         """Everything measured, for ``report.json``."""
 
 
+def other_data_section(
+    family: FamilyReport, request: ReportRequest
+) -> tuple[list[Block], dict[str, Any]]:
+    """The runs' figures on their own test fold and on every dataset ``train.score``
+    scored them on (blocks, and the rows for ``report.json``)."""
+    runs = [(run, family.other_data, "The by-design run") for run in request.runs]
+    if request.blackbox is not None:
+        runs.append((request.blackbox, family.blackbox_other_data, "The black box"))
+    blocks: list[Block] = []
+    record: dict[str, Any] = {}
+    for run, columns, caption in runs:
+        if columns:
+            run_dir = find_run_dir(run)
+            blocks += other_data_blocks(run_dir, columns, caption)
+            record[str(run_dir)] = other_data_rows(run_dir, columns)
+    heading = Heading("In distribution and on data the models were not built on", 2)
+    return ([heading, *blocks] if blocks else []), record
+
+
 def write_report(
     family: FamilyReport, request: ReportRequest, log: Callable[[str], None] = print
 ) -> dict[str, Path]:
@@ -409,7 +437,8 @@ def write_report(
             caption,
         )
         blocks += top if k == 0 else top[1:]
-    blocks += family.details(out)
-    record = family.record()
+    other, record_other = other_data_section(family, request)
+    blocks += other + family.details(out)
+    record = {**family.record(), "other_data": record_other}
     paths = finish(blocks, out, family.title, record, family.wandb_prefix, family.sample_rate)
     return {**paths, **family.files}

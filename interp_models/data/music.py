@@ -48,6 +48,9 @@ class MusicClips(SplitData):
         (``interp_models.data.synth_music``) from ``num_clips``, ``data_seed``,
         ``clip_seconds``, ``sample_rate``, ``emotion_noise``, ``annotation_noise``,
         ``nuisance_scale``.
+    tempo_ranges, instruments, bass_instrument, pad_instrument, transpose_ranges,
+    reverb_seconds, reverb_wet : the built-in data's shift options (``SynthMusicConfig``;
+        ``configs/data/synth_music_shifted.yaml``); ``None`` keeps the training data's.
     ratings, ratings_audio : Soundtracks ``mean_ratings_set1.csv`` and its audio
         directory (see ``read_midlevel``); ``None`` for the built-in layout.
     sample_rate, clip_seconds : clips are resampled, downmixed and cut / padded to this
@@ -68,6 +71,13 @@ class MusicClips(SplitData):
         emotion_noise: float = 0.3,
         annotation_noise: float = 0.25,
         nuisance_scale: float = 1.0,
+        tempo_ranges: Sequence[Sequence[float]] | None = None,
+        instruments: Sequence[str] | None = None,
+        bass_instrument: str | None = None,
+        pad_instrument: str | None = None,
+        transpose_ranges: Sequence[Sequence[float]] | None = None,
+        reverb_seconds: float | None = None,
+        reverb_wet: float | None = None,
         sample_rate: int = 22050,
         clip_seconds: float = 4.0,
         train_folds: Sequence[int] = (1, 2, 3),
@@ -83,6 +93,20 @@ class MusicClips(SplitData):
         if root is None and (ratings is not None or ratings_audio is not None):
             raise ValueError("data.ratings / data.ratings_audio need data.root (real datasets)")
         self.root, self.ratings, self.ratings_audio = root, ratings, ratings_audio
+        shift = {
+            "tempo_ranges": tempo_ranges,
+            "instruments": instruments,
+            "bass_instrument": bass_instrument,
+            "pad_instrument": pad_instrument,
+            "transpose_ranges": transpose_ranges,
+            "reverb_seconds": reverb_seconds,
+            "reverb_wet": reverb_wet,
+        }
+        shift = {k: v for k, v in shift.items() if v is not None}  # None: the default
+        if root is not None and shift:
+            raise ValueError(
+                f"data.{', data.'.join(shift)}: options of the built-in music (data.root: null)"
+            )
         self.synth = (
             SynthMusicConfig(
                 num_clips=num_clips,
@@ -92,6 +116,7 @@ class MusicClips(SplitData):
                 emotion_noise=emotion_noise,
                 annotation_noise=annotation_noise,
                 nuisance_scale=nuisance_scale,
+                **shift,
             )
             if root is None
             else None
@@ -126,18 +151,25 @@ class MusicClips(SplitData):
         folds = np.array([r.fold for r in self.records])
         self.split_indices = split_by_folds(folds, self.folds)
         train = self.split_indices["train"]
-        self.stats = {
-            "quality_mean": _nanstat(np.nanmean, self.quality_ratings[train], 0.0),
-            "quality_std": _nanstat(np.nanstd, self.quality_ratings[train], 1.0),
-            "emotion_mean": _nanstat(np.nanmean, self.emotion_ratings[train], 0.0),
-            "emotion_std": _nanstat(np.nanstd, self.emotion_ratings[train], 1.0),
-        }
-        q = (self.quality_ratings - self.stats["quality_mean"]) / self.stats["quality_std"]
-        e = (self.emotion_ratings - self.stats["emotion_mean"]) / self.stats["emotion_std"]
-        self.q, self.e = torch.tensor(q, dtype=torch.float32), torch.tensor(e, dtype=torch.float32)
+        self.use_stats(
+            {
+                "quality_mean": _nanstat(np.nanmean, self.quality_ratings[train], 0.0),
+                "quality_std": _nanstat(np.nanstd, self.quality_ratings[train], 1.0),
+                "emotion_mean": _nanstat(np.nanmean, self.emotion_ratings[train], 0.0),
+                "emotion_std": _nanstat(np.nanstd, self.emotion_ratings[train], 1.0),
+            }
+        )
         self.generator = read_generator(root)
         log.info("data: %s, %d clips, splits %s", root, len(self.records), self.split_sizes())
         self._loaded = True
+
+    def use_stats(self, stats: dict[str, Any]) -> None:
+        """Standardise the ratings (``q``, ``e``) with ``stats``: the training split's by
+        default; a trained model's own when another dataset is scored with it."""
+        self.stats = {k: np.asarray(v, dtype=np.float64) for k, v in stats.items()}
+        q = (self.quality_ratings - self.stats["quality_mean"]) / self.stats["quality_std"]
+        e = (self.emotion_ratings - self.stats["emotion_mean"]) / self.stats["emotion_std"]
+        self.q, self.e = torch.tensor(q, dtype=torch.float32), torch.tensor(e, dtype=torch.float32)
 
     def labelled(self, split: str, kind: str) -> int:
         """Clips of ``split`` with ``kind`` (``qualities`` / ``emotions``) labels."""

@@ -21,6 +21,16 @@ minorness           major key, major chords -> minor key, minor chords
 Nuisance factors that are not qualities vary too: tempo (75-145 bpm), loudness (RMS -30 to
 -14 dBFS), timbre brightness (harmonic roll-off), the melody and chord instruments, the key.
 
+Shifted test sets (``configs/data/synth_music_shifted.yaml``) change what the training data
+never varies, with the qualities, their score rules and the rating mapping unchanged:
+``tempo_ranges`` (tempi outside 75-145 bpm; the ratings' tempo term extrapolates linearly),
+``instruments`` / ``bass_instrument`` / ``pad_instrument`` (instrument models the default
+never uses: a Karplus-Strong plucked string, a drawbar organ, a Chowning FM bell),
+``transpose_ranges`` (every pitch moved by a per-clip draw, e.g. off the 12 keys' tuning
+grid and out of their registers) and ``reverb_seconds`` / ``reverb_wet`` (a room). At their
+defaults these options draw nothing and change no byte of the output, the cache key or
+``generator.json``.
+
 The eight emotion ratings follow a known mapping (``TRUE_WEIGHTS``, mostly linear in the
 qualities, ``NUISANCE_WEIGHTS`` a smaller part from tempo, loudness and brightness) plus
 Gaussian noise, stored on the Soundtracks scale 1..9; the annotated qualities are the
@@ -54,13 +64,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from interp_models.cache import cached_dataset, generator_key
+from interp_models.cache import cached_dataset, params_key
 from interp_models.data.midlevel import (
     ANNOTATIONS,
     BUILTIN_RATINGS,
@@ -79,6 +89,10 @@ NUISANCES = ("tempo", "loudness", "brightness")
 #: tempo bpm, loudness dBFS RMS, brightness (0 dark .. 1 bright); mapped to [-1, 1].
 NUISANCE_RANGES = {"tempo": (75.0, 145.0), "loudness": (-30.0, -14.0), "brightness": (0.0, 1.0)}
 INSTRUMENTS = ("organ", "clarinet", "piano", "strings", "pluck")
+#: Instrument models the default data never uses (for shifted test sets): a plucked string
+#: (Karplus-Strong), an organ of drawbar partials (additive), a bell (FM, Chowning 1973).
+SHIFTED_INSTRUMENTS = ("ks_string", "drawbar", "fm_bell")
+ALL_INSTRUMENTS = INSTRUMENTS + SHIFTED_INSTRUMENTS
 
 # Emotion rating points (scale 1..9) per unit of latent quality (0..1). Rows EMOTIONS,
 # columns QUALITIES. Signs follow the relations reported for real music (Chowdhury et al.
@@ -132,6 +146,7 @@ EVIDENCE = {
 }
 
 _LATENT, _HARMONY, _MELODY, _RHYTHM, _TIMING, _TIMBRE, _RATING = range(7)
+_TRANSPOSE, _ROOM = 7, 8  # streams drawn from only when the shift options are on
 _MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
 _MINOR = np.array([0, 2, 3, 5, 7, 8, 10])  # natural minor
 # Diatonic chord roots (semitones above the tonic) by chord quality, per mode.
@@ -153,6 +168,19 @@ class SynthMusicConfig:
     ``emotion_noise`` (rating points, 1..9 scale) and ``annotation_noise`` (points,
     1..10 scale) are the s.d. of the noise on the stored ratings; ``nuisance_scale``
     scales the nuisance part of the mapping (0 removes it).
+
+    Shift options (defaults: the training data, byte for byte):
+
+    - ``tempo_ranges``: ``[lo, hi]`` bpm ranges the tempo is drawn from (uniform over
+      their union); the ratings still normalise tempo by the training range 75-145.
+    - ``instruments``: the pool the melody and chord instruments are drawn from;
+      ``bass_instrument`` / ``pad_instrument``: the bass and the held pad and drone
+      (any of ``ALL_INSTRUMENTS``).
+    - ``transpose_ranges``: ``[lo, hi]`` semitone ranges (within +-12) of a per-clip
+      transposition of every pitched note; ``None``: none. A fractional part puts the
+      tonic between the 12 equal-tempered keys the default uses.
+    - ``reverb_seconds``: RT60 of a synthetic room (exponentially decaying noise; 0:
+      dry), ``reverb_wet``: its share of the mix (0..1).
     """
 
     num_clips: int = 1000
@@ -162,11 +190,32 @@ class SynthMusicConfig:
     emotion_noise: float = 0.3
     annotation_noise: float = 0.25
     nuisance_scale: float = 1.0
+    tempo_ranges: tuple[tuple[float, float], ...] = (NUISANCE_RANGES["tempo"],)
+    instruments: tuple[str, ...] = INSTRUMENTS
+    bass_instrument: str = "pluck"
+    pad_instrument: str = "organ"
+    transpose_ranges: tuple[tuple[float, float], ...] | None = None
+    reverb_seconds: float = 0.0
+    reverb_wet: float = 0.3
 
     def __post_init__(self) -> None:
-        # Equal configs must give equal cache keys (4 vs 4.0).
-        for name in ("clip_seconds", "emotion_noise", "annotation_noise", "nuisance_scale"):
+        # Equal configs must give equal cache keys (4 vs 4.0, lists read back from JSON).
+        for name in (
+            "clip_seconds",
+            "emotion_noise",
+            "annotation_noise",
+            "nuisance_scale",
+            "reverb_seconds",
+            "reverb_wet",
+        ):
             object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "tempo_ranges", _ranges("tempo_ranges", self.tempo_ranges))
+        if self.transpose_ranges is not None:
+            value = _ranges("transpose_ranges", self.transpose_ranges)
+            object.__setattr__(self, "transpose_ranges", value)
+        if isinstance(self.instruments, str):
+            raise ValueError(f"instruments must be a list of names, got {self.instruments!r}")
+        object.__setattr__(self, "instruments", tuple(str(x) for x in self.instruments))
         if self.num_clips < 1:
             raise ValueError(f"num_clips must be >= 1, got {self.num_clips}")
         if not 1.0 <= self.clip_seconds <= 30.0:
@@ -176,10 +225,71 @@ class SynthMusicConfig:
         for name in ("emotion_noise", "annotation_noise", "nuisance_scale"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for lo, hi in self.tempo_ranges:
+            if not 30.0 <= lo <= hi <= 300.0:
+                raise ValueError(
+                    f"tempo_ranges: each [lo, hi] needs 30 <= lo <= hi <= 300 bpm, got {[lo, hi]}"
+                )
+        for lo, hi in self.transpose_ranges or ():
+            if not -12.0 <= lo <= hi <= 12.0:
+                raise ValueError(
+                    f"transpose_ranges: each [lo, hi] needs -12 <= lo <= hi <= 12 semitones, "
+                    f"got {[lo, hi]}"
+                )
+        if not self.instruments:
+            raise ValueError("instruments must name at least one instrument")
+        named = [("instruments", x) for x in self.instruments]
+        named += [
+            ("bass_instrument", self.bass_instrument),
+            ("pad_instrument", self.pad_instrument),
+        ]
+        for name, value in named:
+            if value not in ALL_INSTRUMENTS:
+                raise ValueError(
+                    f"{name}: unknown instrument {value!r}; expected one of {ALL_INSTRUMENTS}"
+                )
+        if not 0.0 <= self.reverb_seconds <= 5.0:
+            raise ValueError(f"reverb_seconds must be in [0, 5], got {self.reverb_seconds}")
+        if not 0.0 <= self.reverb_wet <= 1.0:
+            raise ValueError(f"reverb_wet must be in [0, 1], got {self.reverb_wet}")
 
     @property
     def num_samples(self) -> int:
         return int(round(self.clip_seconds * self.sample_rate))
+
+
+def _ranges(name: str, value) -> tuple[tuple[float, float], ...]:
+    """``value`` as a non-empty tuple of (lo, hi) float pairs (lists from YAML / JSON too)."""
+    try:
+        out = tuple((float(lo), float(hi)) for lo, hi in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of [lo, hi] pairs, got {value!r}") from None
+    if not out:
+        raise ValueError(f"{name} must hold at least one [lo, hi] pair")
+    return out
+
+
+#: Fields added for shifted test sets: left out of the cache key and ``generator.json`` at
+#: their defaults, so data generated before they existed keeps its key and its files.
+_SHIFT_FIELDS = (
+    "tempo_ranges",
+    "instruments",
+    "bass_instrument",
+    "pad_instrument",
+    "transpose_ranges",
+    "reverb_seconds",
+    "reverb_wet",
+)
+
+
+def config_dict(config: SynthMusicConfig) -> dict:
+    """``asdict(config)`` without the shift options that are at their defaults."""
+    defaults = {f.name: f.default for f in fields(SynthMusicConfig)}
+    out = asdict(config)
+    for name in _SHIFT_FIELDS:
+        if out[name] == defaults[name]:
+            del out[name]
+    return out
 
 
 @dataclass(frozen=True)
@@ -209,6 +319,7 @@ class Score:
     rolloff: float
     events: list[Event]
     stats: dict[str, float] = field(default_factory=dict)
+    transpose: float = 0.0  # semitones every pitched event was moved by (shift option)
 
 
 @dataclass(frozen=True)
@@ -241,12 +352,29 @@ def normalised_nuisance(nuisance: dict[str, float]) -> np.ndarray:
     return np.array(out)
 
 
+def _draw_from_ranges(rng: np.random.Generator, ranges: tuple[tuple[float, float], ...]) -> float:
+    """One uniform draw over the union of ``ranges`` (one draw from ``rng`` either way)."""
+    if len(ranges) == 1:
+        return float(rng.uniform(*ranges[0]))
+    u = float(rng.uniform())
+    widths = np.array([hi - lo for lo, hi in ranges])
+    if widths.sum() == 0:  # fixed values: pick one
+        return ranges[min(int(u * len(ranges)), len(ranges) - 1)][0]
+    x = u * widths.sum()
+    for (lo, _), w in zip(ranges, widths, strict=True):
+        if x < w:
+            return lo + x
+        x -= w
+    return ranges[-1][1]
+
+
 @dataclass(frozen=True)
 class _Latents:
     qualities: dict[str, float]
     nuisance: dict[str, float]
     key: int
     instruments: tuple[str, str]
+    transpose: float = 0.0
 
 
 def _latents(
@@ -254,16 +382,25 @@ def _latents(
 ) -> _Latents:
     rng = _rng(config, index, _LATENT)
     qualities = dict(zip(QUALITIES, rng.uniform(0.0, 1.0, len(QUALITIES)).tolist(), strict=True))
-    nuisance = {name: float(rng.uniform(*NUISANCE_RANGES[name])) for name in NUISANCES}
+    nuisance = {}
+    for name in NUISANCES:
+        if name == "tempo":
+            nuisance[name] = _draw_from_ranges(rng, config.tempo_ranges)
+        else:
+            nuisance[name] = float(rng.uniform(*NUISANCE_RANGES[name]))
     key = int(rng.integers(12))
-    instruments = tuple(INSTRUMENTS[int(i)] for i in rng.integers(len(INSTRUMENTS), size=2))
+    pool = config.instruments
+    instruments = tuple(pool[int(i)] for i in rng.integers(len(pool), size=2))
+    transpose = 0.0
+    if config.transpose_ranges is not None:
+        transpose = _draw_from_ranges(_rng(config, index, _TRANSPOSE), config.transpose_ranges)
     for name, value in (overrides or {}).items():
         if name not in qualities:
             raise ValueError(f"overrides: unknown quality {name!r}; expected one of {QUALITIES}")
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"overrides: {name} must be in [0, 1], got {value}")
         qualities[name] = float(value)
-    return _Latents(qualities, nuisance, key, instruments)
+    return _Latents(qualities, nuisance, key, instruments, transpose)
 
 
 def clip_latents(
@@ -612,6 +749,11 @@ def compose(config: SynthMusicConfig, index: int, overrides: dict[str, float] | 
         "beat_interval_cv": float(np.std(np.diff(onsets)) / np.mean(np.diff(onsets))),
         "duration_fraction": 1.05 - 0.9 * a,
     }
+    if lat.transpose != 0.0:  # the whole score moves; every interval stays as composed
+        drums = ("kick", "snare", "hat")
+        events = [
+            e if e.part in drums else replace(e, pitch=e.pitch + lat.transpose) for e in events
+        ]
     return Score(
         index=index,
         qualities=q,
@@ -622,6 +764,7 @@ def compose(config: SynthMusicConfig, index: int, overrides: dict[str, float] | 
         rolloff=rolloff,
         events=events,
         stats=stats,
+        transpose=lat.transpose,
     )
 
 
@@ -638,8 +781,62 @@ def _wavetable(instrument: str, rolloff: float, n_harmonics: int) -> np.ndarray:
     return table / np.max(np.abs(table))
 
 
+# Drawbar organ: footages 16' 5 1/3' 8' 4' 2 2/3' 2' 1 3/5' 1 1/3' 1' sound these
+# multiples of the played pitch; levels 0..8 (a drawbar step is about 3 dB), registration
+# "60 8645 032".
+_DRAWBAR_RATIOS = np.array([0.5, 1.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0])
+_DRAWBAR_LEVELS = np.array([6, 0, 8, 6, 4, 5, 0, 3, 2])
+_KS_LOSS = 0.998  # Karplus-Strong loss factor per period
+_KS_PLUCK = 0.18  # pluck position, fraction of the string length from the bridge
+_FM_RATIO, _FM_INDEX_DECAY_S, _FM_DECAY_S = 1.4, 0.35, 1.2  # Chowning's bell, c:m = 1:1.4
+
+
+def _shifted_wave(instrument: str, f0: float, t: np.ndarray, rolloff: float, sr: int, tables: dict):
+    """Unit-peak waveform of one of ``SHIFTED_INSTRUMENTS`` at ``f0`` Hz over times ``t``.
+
+    Brightness (``rolloff`` 0.8 bright .. 2.4 dark) tilts each model's upper partials.
+    """
+    dark = rolloff - 0.8  # 0 .. 1.6
+    nyquist = 0.45 * sr
+    if instrument == "drawbar":  # additive: a wavetable at f0 / 2 (the 16' sub-octave)
+        keep = _DRAWBAR_RATIOS * f0 < nyquist
+        key = ("drawbar", rolloff, tuple(keep))
+        if key not in tables:
+            amp = np.where(_DRAWBAR_LEVELS > 0, 10 ** (-3.0 * (8 - _DRAWBAR_LEVELS) / 20), 0.0)
+            amp = amp * _DRAWBAR_RATIOS ** (-0.5 * dark) * keep
+            phase = np.arange(_TABLE) / _TABLE
+            k = np.rint(2 * _DRAWBAR_RATIOS)[:, None]
+            table = (amp[:, None] * np.sin(2 * np.pi * k * phase)).sum(0)
+            tables[key] = table / np.max(np.abs(table))
+        return tables[key][(0.5 * f0 * t * _TABLE).astype(np.int64) % _TABLE]
+    if instrument == "ks_string":
+        # Karplus-Strong in closed form: its loop (a two-point average and a loss factor)
+        # scales harmonic k by LOSS * |cos(pi k f0 / sr)| per period, so high harmonics
+        # and high notes die away fast; the pluck position combs the initial spectrum.
+        k = np.arange(1, int(max(1, min(12, nyquist // f0))) + 1)
+        amp = np.abs(np.sin(np.pi * k * _KS_PLUCK)) * k ** -(0.5 + 0.5 * dark)
+        gain = _KS_LOSS * np.abs(np.cos(np.pi * k * f0 / sr))
+        rate = -f0 * np.log(np.maximum(gain, 1e-6))  # 1 / s
+        partials = np.exp(-rate[:, None] * t) * np.sin(2 * np.pi * f0 * k[:, None] * t)
+        return (amp[:, None] * partials).sum(0) / amp.sum()
+    # fm_bell: sin(2 pi f0 t + I(t) sin(2 pi 1.4 f0 t)), an inharmonic spectrum whose
+    # modulation index decays faster than the tone (Chowning, JAES 1973); the index is
+    # capped so that the sidebands stay below Nyquist.
+    fm = _FM_RATIO * f0
+    index = min(1.0 + 5.0 * (1.0 - dark / 1.6), max(0.0, (nyquist - f0) / fm - 1.0))
+    mod = index * np.exp(-t / _FM_INDEX_DECAY_S) * np.sin(2 * np.pi * fm * t)
+    return np.sin(2 * np.pi * f0 * t + mod) * np.exp(-t / _FM_DECAY_S)
+
+
 def _note(ev: Event, instrument: str, rolloff: float, sr: int, tables: dict) -> np.ndarray:
     n = max(1, int(round((ev.duration + ev.release) * sr)))
+    if instrument in SHIFTED_INSTRUMENTS:
+        t = np.arange(n) / sr
+        wave = _shifted_wave(instrument, float(_midi_hz(ev.pitch)), t, rolloff, sr, tables)
+        env = np.minimum(1.0, t / ev.attack)
+        after = t > ev.duration
+        env[after] *= np.exp(-(t[after] - ev.duration) / (ev.release / 4))
+        return ev.gain * wave * env
     t = np.arange(n) / sr
     f0 = float(_midi_hz(ev.pitch))
     n_harm = int(max(1, min(12, 0.45 * sr // f0)))
@@ -692,21 +889,40 @@ def render(score: Score, config: SynthMusicConfig) -> MusicClip:
         else:
             instrument = score.instruments[0] if ev.part == "melody" else score.instruments[1]
             if ev.part == "bass":
-                instrument = "pluck"
+                instrument = config.bass_instrument
             elif ev.part == "pad":
-                instrument = "organ"
+                instrument = config.pad_instrument
             x = _note(ev, instrument, score.rolloff, sr, tables)
         x = x[: n - start]
         mix[start : start + x.size] += x
         for j in range(len(QUALITIES)):
             if ev.tags >> j & 1:
                 stems[j, start : start + x.size] += x
+    if config.reverb_seconds > 0 and config.reverb_wet > 0:
+        mix, stems = _room(config, score.index, np.vstack([mix, stems]))
     rms = math.sqrt(float(np.sum(mix * mix)) / n)
     gain = 10 ** (score.nuisance["loudness"] / 20) / max(rms, 1e-12)
     peak = float(np.max(np.abs(mix))) * gain
     if peak > 0.99:  # rare: a very peaky loud clip is turned down rather than clipped
         gain *= 0.99 / peak
     return MusicClip(score, sr, mix * gain, stems * gain)
+
+
+def _room(config: SynthMusicConfig, index: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``x`` (mix, then stems) in a synthetic room: the dry signal plus
+    ``reverb_wet`` of its convolution with unit-energy exponentially decaying noise that
+    falls 60 dB in ``reverb_seconds`` (the tail past the clip's end is cut). Linear, so
+    the stems stay the parts of the mix they were."""
+    sr, n = config.sample_rate, x.shape[1]
+    t = np.arange(int(config.reverb_seconds * sr)) / sr
+    ir = _rng(config, index, _ROOM).standard_normal(t.size) * 10 ** (
+        -3.0 * t / config.reverb_seconds
+    )
+    ir /= np.sqrt(np.sum(ir * ir))
+    size = 1 << int(np.ceil(np.log2(n + ir.size)))
+    wet = np.fft.irfft(np.fft.rfft(x, size, axis=1) * np.fft.rfft(ir, size), size, axis=1)[:, :n]
+    out = (1.0 - config.reverb_wet) * x + config.reverb_wet * wet
+    return out[0], out[1:]
 
 
 def synthesize_clip(
@@ -822,6 +1038,12 @@ _CLIP_COLUMNS = (
 )
 
 
+def _clip_columns(config: SynthMusicConfig) -> tuple[str, ...]:
+    """Columns of ``meta/clips.csv`` before the score statistics (``transpose`` only when
+    the option is on)."""
+    return _CLIP_COLUMNS + (("transpose",) if config.transpose_ranges is not None else ())
+
+
 def _write_clip(config: SynthMusicConfig, root: Path, index: int) -> dict:
     clip = synthesize_clip(config, index)
     sf.write(root / "audio" / f"{clip.song_id}.wav", clip.mix, clip.sample_rate, subtype="PCM_16")
@@ -839,6 +1061,7 @@ def _write_clip(config: SynthMusicConfig, root: Path, index: int) -> dict:
             s.key,
             int(s.minor_mode),
             *s.instruments,
+            *((round(s.transpose, 6),) if config.transpose_ranges is not None else ()),
         ],
         "stats": {k: round(float(v), 6) for k, v in s.stats.items()},
     }
@@ -883,12 +1106,12 @@ def generate_music(config: SynthMusicConfig, root: Path, workers: int = 1) -> Pa
     stat_names = list(rows[0]["stats"])
     with open(root / "meta" / "clips.csv", "w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow([*_CLIP_COLUMNS, *stat_names])
+        w.writerow([*_clip_columns(config), *stat_names])
         w.writerows([*r["clip"], *(r["stats"][k] for k in stat_names)] for r in rows)
     describe = {
         "generator": "interp_models.data.synth_music",
         "version": GENERATOR_VERSION,
-        "config": asdict(config),
+        "config": config_dict(config),
         "true_mapping": true_mapping(config),
         "quality_scale": list(QUALITY_SCALE),
         "emotion_scale": list(EMOTION_SCALE),
@@ -923,8 +1146,9 @@ def config_from_root(root: str | Path) -> SynthMusicConfig | None:
 
 
 def cache_key(config: SynthMusicConfig) -> str:
-    """Cache key of ``config`` under the current ``GENERATOR_VERSION``."""
-    return generator_key(config, GENERATOR_VERSION)
+    """Cache key of ``config`` under the current ``GENERATOR_VERSION`` (that of
+    ``interp_models.cache.generator_key``, shift options at their defaults left out)."""
+    return params_key({**config_dict(config), "generator_version": GENERATOR_VERSION})
 
 
 def ensure_music(config: SynthMusicConfig, cache_dir: Path | None = None) -> Path:
