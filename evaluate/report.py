@@ -2,11 +2,17 @@
 
     python -m evaluate.report run=<run_dir> [run=<run_dir> ...] [blackbox=<run_dir>]
         [out=<dir>] [n_clips=N] [methods=a,b,...] [figure_clip=i] [n_random=R]
+        [data=<preset>] [data.<key>=<value> ...] [split=all|test]
 
 The run's ``pipeline`` names its family (``interp_models.families``), whose report hook
 does the work: ``evaluate.nmf.report`` (one or more NMF runs; the black box is the run's
 own classifier), ``evaluate.emotion.report`` and ``evaluate.heart.report`` (one run and the
 black box trained beside it, ``blackbox=``).
+
+``data=<preset>`` / ``data.<key>=<value>`` explain the runs on other data, read with each
+run's own front end (``evaluate.runs.OtherData``, as ``python -m train.score``): every
+item of it (``split=all``, the default) or its test folds; the report goes to
+``<run>/report-<name>``.
 """
 
 from __future__ import annotations
@@ -18,15 +24,17 @@ from typing import Any
 
 import yaml
 
-from evaluate.cli_args import Option, names, parse_options, whole_number
+from evaluate.cli_args import Option, choice, names, parse_options, whole_number
 from evaluate.cli_errors import run_cli
 from evaluate.posthoc import COMPARED
 from evaluate.reporting.skeleton import ReportRequest
+from evaluate.runs import OtherData
 from interp_models.families import family_of, hook
 
 USAGE = (
     "python -m evaluate.report run=<run_dir> [run=<run_dir> ...] [blackbox=<run_dir>] "
-    "[out=<dir>] [n_clips=N] [methods=a,b,...] [figure_clip=i] [n_random=R]"
+    "[out=<dir>] [n_clips=N] [methods=a,b,...] [figure_clip=i] [n_random=R] "
+    "[data=<preset>] [data.<key>=<value> ...] [split=all|test]"
 )
 
 
@@ -38,11 +46,17 @@ OPTIONS = (
     Option("methods", names, default=COMPARED),
     Option("figure_clip", whole_number, default=0),
     Option("n_random", whole_number, default=4),
+    Option("data", metavar="<preset>"),
+    Option("split", choice("all", "test"), default="all"),
 )
 
 
 def _parse(argv: list[str]) -> dict[str, Any]:
-    return parse_options(argv, OPTIONS, USAGE)
+    argv, overrides = OtherData.from_argv(argv)
+    opts = parse_options(argv, OPTIONS, USAGE)
+    other = opts["data"] is not None or overrides
+    opts["data"] = OtherData(opts["data"], overrides, opts["split"]) if other else None
+    return opts
 
 
 def _pipeline_of(run_dir: str | Path) -> str:
@@ -69,6 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         methods=tuple(opts["methods"]),
         figure_clip=opts["figure_clip"],
         n_random=opts["n_random"],
+        data=opts["data"],
     )
     paths = hook(family.report)(request)
     print(

@@ -1,18 +1,21 @@
 """Rebuild a trained model and its data from its run directory, without Lightning or
-pickled code."""
+pickled code; or the run's model on other data (:class:`OtherData`)."""
 
 from __future__ import annotations
 
 import json
 import pickle
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
+from hydra import compose, initialize_config_dir
 from hydra.utils import get_class, instantiate
+from omegaconf import OmegaConf
 from torch import nn
 
 from interp_models.audio.features import build_frontend
@@ -21,6 +24,12 @@ from interp_models.data.splits import SplitData
 from interp_models.families import DEFAULT_DATA, current_name, data_kind
 from interp_models.nmf.dictionary import Dictionary
 from interp_models.nmf.interpreter import NMFInterpreter
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+#: ``data.*`` keys that make the model's input: a run is always scored with its own.
+FRONT_END = ("sample_rate", "clip_seconds", "features", "input")
+#: what a run's labels are called in ``metrics.json`` -> ``data``
+LABELS = ("class_names", "qualities", "emotions")
 
 
 @dataclass
@@ -108,9 +117,109 @@ def load_run(path: str | Path, device: str = "cpu") -> LoadedRun:
     return LoadedRun(run_dir, cfg, metrics, model.to(device).eval(), frontends, names)
 
 
-def open_data(config: Mapping[str, Any]) -> SplitData:
+def preset_section(preset: str, seed: int) -> dict[str, Any]:
+    """``configs/data/<preset>.yaml`` composed by Hydra (its defaults list included),
+    interpolations resolved with the run's ``seed``."""
+    if not (CONFIGS / "data" / f"{preset}.yaml").is_file():
+        known = sorted(p.stem for p in (CONFIGS / "data").glob("*.yaml"))
+        raise ValueError(f"data: unknown preset {preset!r}; presets are {known}")
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("fit", overrides=[f"data={preset}", f"seed={seed}"])
+    return OmegaConf.to_container(cfg.data, resolve=True)
+
+
+@dataclass(frozen=True)
+class OtherData:
+    """Data to apply a finished run to instead of its own (``train.score``, and
+    ``evaluate.report data=...``).
+
+    Attributes
+    ----------
+    preset : ``configs/data/<preset>.yaml``; None: the run's own ``data:`` section.
+    overrides : ``data.<key>`` values on top (dotted keys reach nested ones,
+        ``synth.seed``); the keys of :data:`FRONT_END` are always the run's.
+    split : ``all`` (every item: the run was built on none of them) or ``test`` (the
+        data's own test folds).
+    """
+
+    preset: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    split: str = "all"
+
+    @classmethod
+    def from_argv(cls, argv: list[str]) -> tuple[list[str], dict[str, Any]]:
+        """``data.<key>=<value>`` arguments apart (values parsed as YAML) from the rest."""
+        rest, overrides = [], {}
+        for arg in argv:
+            key, sep, value = arg.partition("=")
+            if sep and key.startswith("data."):
+                overrides[key.removeprefix("data.")] = yaml.safe_load(value) if value else None
+            else:
+                rest.append(arg)
+        return rest, overrides
+
+    @property
+    def name(self) -> str:
+        """A folder name for it: the preset, else the root folder's name, else ``own``;
+        then any other override (``heart_synth_shifted+synth.seed=3``)."""
+        root = self.overrides.get("root")
+        base = self.preset or (Path(str(root)).expanduser().resolve().name if root else "own")
+        changed = [f"{k}={v}" for k, v in self.overrides.items() if k != "root"]
+        return "+".join([base, *changed]).replace("/", "_").replace(" ", "")
+
+    def section(self, run_cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``data:`` section: the preset (or the run's own), the overrides, then the
+        run's front end.
+
+        Raises
+        ------
+        ValueError : an override of a front-end key, or data of another kind.
+        """
+        own = dict(run_cfg["data"])
+        seed = int(run_cfg.get("seed", 0))
+        section = OmegaConf.create(preset_section(self.preset, seed) if self.preset else own)
+        for key, value in self.overrides.items():
+            trained = OmegaConf.select(OmegaConf.create(own), key)
+            if key.split(".")[0] in FRONT_END and trained != value:
+                raise ValueError(
+                    f"data.{key}: the model's input is the run's own ({trained!r}); "
+                    "a run is scored with the front end it was trained with"
+                )
+            OmegaConf.update(section, key, value, force_add=True)
+        section = OmegaConf.to_container(section)
+        kinds = [current_name(str(s.get("_target_", DEFAULT_DATA))) for s in (own, section)]
+        if kinds[0] != kinds[1]:
+            raise ValueError(f"data: {self.preset or 'it'} is {kinds[1]}; the run read {kinds[0]}")
+        for key in FRONT_END:
+            if key in own:
+                section[key] = own[key]
+        return section
+
+    def select(self, dm: SplitData, run_data: Mapping[str, Any]) -> SplitData:
+        """Check ``dm``'s labels against the run's (``metrics.json`` -> ``data``) and, for
+        ``split="all"``, make its test split every item of every fold."""
+        scored = dm.summary()
+        for key in LABELS:
+            if key in run_data and list(scored.get(key, [])) != list(run_data[key]):
+                raise ValueError(
+                    f"data: its {key} {list(scored.get(key, []))} differ from the run's "
+                    f"{list(run_data[key])}"
+                )
+        if self.split == "all":
+            every = np.concatenate([np.asarray(i) for i in dm.split_indices.values()])
+            dm.split_indices["test"] = np.unique(every)
+        return dm
+
+
+def open_data(
+    config: Mapping[str, Any],
+    other: OtherData | None = None,
+    run_data: Mapping[str, Any] | None = None,
+) -> SplitData:
     """A run's data, rebuilt from its resolved config and set up (data and features come
     from the cache): the plain ``interp_models.data`` class its ``data._target_`` names.
+    With ``other`` (and the run's ``metrics.json`` -> ``data`` as ``run_data``), that
+    data instead, read with the run's front end (:class:`OtherData`).
 
     The reports read the data, they do not train on it: the loader keys of the DataModule
     (``interp_models.families.DATA``) are dropped, and ``train`` is never imported, also
@@ -121,7 +230,7 @@ def open_data(config: Mapping[str, Any]) -> SplitData:
     ------
     ValueError : ``data._target_`` still names a class under ``train``.
     """
-    data = dict(config["data"])
+    data = other.section(config) if other else dict(config["data"])
     target = current_name(str(data.pop("_target_", DEFAULT_DATA)))
     if target.split(".")[0] == "train":
         raise ValueError(f"data._target_: {target} is not a data class (interp_models.data)")
@@ -132,4 +241,4 @@ def open_data(config: Mapping[str, Any]) -> SplitData:
     opened = construct(get_class(target), data, "data", cache_dir=cache_dir)
     opened.prepare_data()
     opened.setup()
-    return opened
+    return other.select(opened, run_data or {}) if other else opened

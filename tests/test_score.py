@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, TINY_DATA
 
+from evaluate import report
 from interp_models.data.synth_events import SynthEventsConfig, generate_events
 from train import score
 
@@ -122,7 +123,8 @@ def test_nmf_run_on_a_shifted_preset_scores_every_clip(runs, cache_dir):
     tiny = ["data.num_clips=40", "data.num_classes=4", "data.clip_seconds=1.0"]
     proc = _score(cache_dir, f"run={run_dir}", "data=synth_events_shifted", *tiny)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    scored = json.loads((run_dir / "scores" / "synth_events_shifted" / "metrics.json").read_text())
+    name = "synth_events_shifted+num_clips=40+num_classes=4+clip_seconds=1.0"
+    scored = json.loads((run_dir / "scores" / name / "metrics.json").read_text())
     ran = json.loads((run_dir / "metrics.json").read_text())
     assert scored["split"] == "all" and scored["data"]["num_clips"] == 40
     assert scored["explanations"]["test"]["n_clips"] == 40
@@ -185,3 +187,19 @@ def test_bad_command_line_is_one_line(runs, cache_dir, tmp_path):
     assert proc.stderr.startswith("error: data: its class_names")
     proc = _score(cache_dir, f"run={tmp_path}")
     assert proc.returncode == 1 and "not inside a finished run" in proc.stderr
+
+
+def test_report_explains_the_run_on_other_data_and_lists_every_scored_set(runs, tmp_path):
+    """``evaluate.report data=...``: the report's clips are the other data's; its table of
+    the run's figures has a row for its own test fold and one per ``scores/<name>``."""
+    run_dir = runs["nmf"]
+    score.main([f"run={run_dir}", "data.data_seed=4", "data.num_clips=20"])
+    paths = report.main(
+        [f"run={run_dir}", "data.data_seed=4", "data.num_clips=20", "n_clips=2", "methods=saliency"]
+    )
+    assert paths["md"] == run_dir / "report-own+data_seed=4+num_clips=20" / "report.md"
+    text = paths["md"].read_text()
+    assert "**Data: every item of `own+data_seed=4+num_clips=20`**" in text
+    rows = json.loads(paths["json"].read_text())["other_data"][str(run_dir)]
+    assert rows[0]["data"] == "own test fold"
+    assert {"data": "own+data_seed=4+num_clips=20 (all)", "items": 20}.items() <= rows[-1].items()

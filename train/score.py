@@ -29,20 +29,13 @@ from typing import Any
 import lightning as L
 import numpy as np
 import yaml
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from evaluate.cli_args import RUN, Option, choice, parse_options
 from evaluate.cli_errors import UsageError, run_cli
-from evaluate.runs import find_run_dir
-from interp_models.families import current_name, family_of, hook
+from evaluate.runs import OtherData, find_run_dir
+from interp_models.families import family_of, hook
 from train.datamodules import build_datamodule
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-#: ``data.*`` keys that make the model's input: always the run's own.
-FRONT_END = ("sample_rate", "clip_seconds", "features", "input")
-#: what the run's labels are called in ``metrics.json`` -> ``data``
-LABELS = ("class_names", "qualities", "emotions")
 
 USAGE = """usage: python -m train.score run=<run> [data=<preset>] [data.<key>=<value> ...]
                               [name=<label>] [split=all|test] [segmentation=springer|ground_truth]
@@ -65,107 +58,25 @@ OPTIONS = (
 )
 
 
-def _split_data_args(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
-    """``data.<key>=<value>`` arguments apart (values parsed as YAML), the rest as given."""
-    rest, overrides = [], {}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if sep and key.startswith("data."):
-            overrides[key.removeprefix("data.")] = yaml.safe_load(value) if value else None
-        else:
-            rest.append(arg)
-    return rest, overrides
-
-
-def preset_section(preset: str, seed: int) -> dict[str, Any]:
-    """``configs/data/<preset>.yaml`` composed by Hydra (its defaults list included),
-    interpolations resolved with the run's ``seed``."""
-    if not (CONFIGS / "data" / f"{preset}.yaml").is_file():
-        known = sorted(p.stem for p in (CONFIGS / "data").glob("*.yaml"))
-        raise ValueError(f"data: unknown preset {preset!r}; presets are {known}")
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("fit", overrides=[f"data={preset}", f"seed={seed}"])
-    return OmegaConf.to_container(cfg.data, resolve=True)
-
-
-def data_section(
-    run_cfg: dict[str, Any], preset: str | None, overrides: dict[str, Any]
-) -> dict[str, Any]:
-    """The ``data:`` section to score on: the preset (or the run's own), the overrides,
-    then the run's front end.
-
-    Raises
-    ------
-    ValueError : an override of a front-end key, or data of another kind than the run's.
-    """
-    own = dict(run_cfg["data"])
-    base = preset_section(preset, int(run_cfg.get("seed", 0))) if preset else own
-    section = OmegaConf.create(base)
-    for key, value in overrides.items():  # dotted keys reach into nested ones (synth.seed)
-        trained = OmegaConf.select(OmegaConf.create(own), key)
-        if key.split(".")[0] in FRONT_END and trained != value:
-            raise ValueError(
-                f"data.{key}: the model's input is the run's own ({trained!r}); "
-                "a run is scored with the front end it was trained with"
-            )
-        OmegaConf.update(section, key, value, force_add=True)
-    section = OmegaConf.to_container(section)
-    kinds = [current_name(str(s.get("_target_", ""))) for s in (own, section)]
-    if kinds[0] != kinds[1]:
-        raise ValueError(f"data: {preset or 'the data'} is {kinds[1]}; the run read {kinds[0]}")
-    for key in FRONT_END:
-        if key in own:
-            section[key] = own[key]
-    return section
-
-
-def check_labels(run_data: dict[str, Any], scored: dict[str, Any]) -> None:
-    """The scored data must name the run's classes (and qualities), in the run's order."""
-    for key in LABELS:
-        if key in run_data and list(scored.get(key, [])) != list(run_data[key]):
-            raise ValueError(
-                f"data: its {key} {list(scored.get(key, []))} differ from the run's "
-                f"{list(run_data[key])}"
-            )
-
-
-def open_scoring_data(section: dict[str, Any], cache_dir: str | None, split: str):
-    """The DataModule of ``section``, set up; with ``split="all"`` its test split is
-    every item of every fold."""
-    dm = build_datamodule(section, cache_dir)
-    dm.prepare_data()
-    dm.setup()
-    if split == "all":
-        every = np.concatenate([np.asarray(i) for i in dm.split_indices.values()])
-        dm.split_indices["test"] = np.unique(every)
-    return dm
-
-
-def default_name(preset: str | None, overrides: dict[str, Any]) -> str:
-    if preset:
-        return preset
-    if overrides.get("root"):
-        return Path(str(overrides["root"])).expanduser().resolve().name
-    return "own"
-
-
 def score(argv: list[str]) -> Path:
     """Parse ``argv``, score the run, write its ``metrics.json``; returns that file."""
-    argv, overrides = _split_data_args(argv)
+    argv, overrides = OtherData.from_argv(argv)
     opts = parse_options(argv, OPTIONS, USAGE)
+    other = OtherData(opts["data"], overrides, opts["split"])
     run_dir = find_run_dir(opts["run"])
     run_cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     run_metrics = json.loads((run_dir / "metrics.json").read_text())
     family = family_of(run_cfg["pipeline"])
-    name = opts["name"] or default_name(opts["data"], overrides)
+    name = opts["name"] or other.name
     if "/" in name or name in ("", ".", ".."):
         raise UsageError(f"name= must be a folder name, got {name!r}", USAGE)
-    section = data_section(run_cfg, opts["data"], overrides)
-    cache_dir = run_cfg.get("paths", {}).get("cache_dir")
+    section = other.section(run_cfg)
     L.seed_everything(int(run_cfg.get("seed", 0)), workers=True, verbose=False)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no restore notes
-    dm = open_scoring_data(section, cache_dir, opts["split"])
-    check_labels(run_metrics["data"], dm.summary())
+    dm = build_datamodule(section, run_cfg.get("paths", {}).get("cache_dir"))
+    dm.prepare_data()
+    dm.setup()
+    other.select(dm, run_metrics["data"])
     out_dir = run_dir / "scores" / name
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = OmegaConf.create({**run_cfg, "data": section})

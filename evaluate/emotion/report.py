@@ -89,7 +89,6 @@ from evaluate.reporting.skeleton import (
     posthoc_explainers,
     write_report,
 )
-from evaluate.runs import open_data
 from interp_models.audio.io import write_audio
 from interp_models.blackbox.cnn import SpectrogramCNN
 from interp_models.data.synth_music import SynthMusicConfig, synthesize_clip
@@ -528,7 +527,7 @@ class EmotionReport(FamilyReport):
         methods = self.methods = tuple(request.methods)
         n_clips, seed = request.n_clips, self.seed
         self.mid, self.bb = _load(request.single_run(), request.blackbox)
-        self.dm = open_data(self.mid.config)
+        self.dm = request.open_data(self.mid)
         if not self.dm.generator:
             raise ValueError(
                 f"run={self.mid.run_dir}: the emotion report scores explanations against the "

@@ -5,6 +5,8 @@
 - ``sound_detection``: S1 and S2 detection as in Springer et al. (IEEE TBME 2016): a
   detected sound is a true positive when its centre lies within +/- 60 ms of the centre
   of an annotated sound of the same kind, each annotation matched at most once.
+- ``sound_detection_by_rate``: the same per heart-rate band, the rate of a recording
+  measured from its reference states (median S1-onset-to-S1-onset interval).
 - ``state_hit_rate``: how often an explanation's largest per-state contribution falls on
   the state where the lesion is (the question Dissanayake et al., IEEE JBHI 2020, asked of
   SHAP and occlusion maps).
@@ -115,6 +117,70 @@ def sound_detection(
         "frame_accuracy": correct / labelled if labelled else float("nan"),
         "recordings": n,
     }
+
+
+#: Heart-rate bands (bpm) of ``sound_detection_by_rate``: 40-60, 60-80, ..., 160-180.
+RATE_BANDS: tuple[tuple[float, float], ...] = tuple((lo, lo + 20.0) for lo in range(40, 180, 20))
+
+
+def heart_rate_from_states(states: np.ndarray, frame_rate: float) -> float:
+    """Heart rate (bpm) of a per-frame state sequence: 60 over the median interval between
+    S1 onsets (starts of runs of state 1; one at frame 0 is cut, so not counted). NaN with
+    fewer than two onsets."""
+    s = np.asarray(states)
+    if s.size < 2:
+        return float("nan")
+    onsets = np.flatnonzero((s[1:] == S1) & (s[:-1] != S1)) + 1
+    if onsets.size < 2:
+        return float("nan")
+    return float(60.0 * frame_rate / np.median(np.diff(onsets)))
+
+
+def sound_detection_by_rate(
+    pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+    frame_rate: float,
+    bands: Sequence[tuple[float, float]] = RATE_BANDS,
+    tolerance_s: float = 0.06,
+) -> dict[str, dict[str, float]]:
+    """``sound_detection`` per heart-rate band, for any annotated dataset.
+
+    Parameters
+    ----------
+    pairs : ``(reference_states, estimated_states)`` per recording, as for
+        ``sound_detection``; each recording's rate comes from its reference
+        (``heart_rate_from_states``), never from the estimate.
+    bands : ``(low, high)`` bpm; a recording falls in a band when ``low <= rate < high``
+        (the last band also takes ``rate == high``).
+
+    Returns
+    -------
+    One entry per band, keyed ``"<low>-<high>"`` (bpm, e.g. ``"40-60"``), with the keys of
+    ``sound_detection`` plus ``rate_bpm`` (median rate of its recordings; NaN when the band
+    is empty, as its F1 then is), and ``"all"``: every recording pooled, with
+    ``outside_bands`` (recordings whose rate is in no band or not measurable).
+    """
+    pairs = [(np.asarray(r), np.asarray(e)) for r, e in pairs]
+    bands = [(float(lo), float(hi)) for lo, hi in bands]
+    for lo, hi in bands:
+        if not lo < hi:
+            raise ValueError(f"rate band must be (low, high) with low < high, got {(lo, hi)}")
+    rates = np.array([heart_rate_from_states(r, frame_rate) for r, _ in pairs])
+    out: dict[str, dict[str, float]] = {}
+    placed = np.zeros(len(pairs), dtype=bool)
+    for k, (lo, hi) in enumerate(bands):
+        last = k == len(bands) - 1
+        inside = (rates >= lo) & ((rates <= hi) if last else (rates < hi))
+        placed |= inside
+        scores = sound_detection(
+            [pairs[i] for i in np.flatnonzero(inside)], frame_rate, tolerance_s
+        )
+        scores["rate_bpm"] = float(np.median(rates[inside])) if inside.any() else float("nan")
+        out[f"{lo:g}-{hi:g}"] = scores
+    out["all"] = {
+        **sound_detection(pairs, frame_rate, tolerance_s),
+        "outside_bands": int((~placed).sum()),
+    }
+    return out
 
 
 def state_hit_rate(attribution: np.ndarray, true_state: np.ndarray) -> dict[str, float]:

@@ -77,7 +77,7 @@ from evaluate.reporting.skeleton import (
     posthoc_explainers,
     write_report,
 )
-from evaluate.runs import LoadedRun, load_run, open_data
+from evaluate.runs import LoadedRun, OtherData, load_run, open_data
 from interp_models.audio.io import write_audio
 from interp_models.cache import default_cache_dir
 from interp_models.families import current_name
@@ -288,15 +288,17 @@ def explain_recordings(
     methods: Sequence[str],
     seed: int = 0,
     log: Callable[[str], None] = print,
+    data: OtherData | None = None,
 ) -> tuple[list[RecordingResult], dict[str, Any]]:
-    """Explain the abnormal test recordings with the intrinsic and every post-hoc method.
+    """Explain the abnormal test recordings with the intrinsic and every post-hoc method
+    (on ``data`` instead of the runs' own, if given).
 
     Returns the per-recording results (``primary`` marks the hit-rate set: the first
     ``n_clips`` detected by both models) and context for the report (data modules,
     segmentations, front end).
     """
-    dm = open_data(heart.config)
-    dm_bb = open_data(blackbox.config)
+    dm = open_data(heart.config, data)
+    dm_bb = open_data(blackbox.config, data, blackbox.metrics["data"])
     for split in ("train", "val", "test"):
         a = [str(dm.records[j].path) for j in dm.split_indices[split]]
         b = [str(dm_bb.records[j].path) for j in dm_bb.split_indices[split]]
@@ -675,7 +677,7 @@ class HeartReport(FamilyReport):
             self.heart.config, self.blackbox.config, self.heart.run_dir, self.blackbox.run_dir
         )
         self.results, self.ctx = explain_recordings(
-            self.heart, self.blackbox, n_clips, methods, self.seed, log
+            self.heart, self.blackbox, n_clips, methods, self.seed, log, request.data
         )
         self.segs = list(self.ctx["segs"])
         self.pseg = self.ctx["primary_seg"]

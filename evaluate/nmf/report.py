@@ -69,7 +69,7 @@ from evaluate.reporting.skeleton import (
     verdict_text,
     write_report,
 )
-from evaluate.runs import LoadedRun, load_run, open_data
+from evaluate.runs import LoadedRun, OtherData, load_run, open_data
 from interp_models.audio.io import write_audio
 from interp_models.data.clips import EventClips
 
@@ -128,10 +128,10 @@ METRICS = (
 # ----------------------------------------------------------------------------- data
 
 
-def _run_data(run: LoadedRun) -> EventClips:
-    """The run's clips (``evaluate.runs.open_data``: features from the cache), checked
-    against the classes the run was trained on."""
-    dm = open_data(run.config)
+def _run_data(run: LoadedRun, data: OtherData | None = None) -> EventClips:
+    """The run's clips (``evaluate.runs.open_data``: features from the cache), or ``data``
+    read with its front end, checked against the classes the run was trained on."""
+    dm = open_data(run.config, data, run.metrics["data"])
     if dm.class_names != run.class_names:
         raise ValueError(f"{run.run_dir}: data classes {dm.class_names} != run {run.class_names}")
     return dm
@@ -239,9 +239,11 @@ def evaluate_run(
     n_random: int = 4,
     seed: int = 0,
     log=print,
+    data: OtherData | None = None,
 ) -> RunResult:
-    """Explain the first ``n_clips`` test clips of a finished NMF-interpreter run with the
-    intrinsic explanation and every post-hoc method in ``methods``; score them alike."""
+    """Explain the first ``n_clips`` test clips of a finished NMF-interpreter run (or of
+    ``data``) with the intrinsic explanation and every post-hoc method in ``methods``;
+    score them alike."""
     run = load_run(run_dir)
     pipeline = run.config["pipeline"]
     if pipeline not in ("nmf_posthoc", "nmf_joint"):
@@ -249,7 +251,7 @@ def evaluate_run(
     model = run.model
     classifier = model.classifier.eval()
     threshold = float(run.config["interpreter"].get("relevance_threshold", 0.2))
-    dm = _run_data(run)
+    dm = _run_data(run, data)
     logmel, stft = dm.frontends["x"], dm.frontends["spec"]
     rows = dm.split_indices["test"][:n_clips]
     if len(rows) == 0:
@@ -509,6 +511,7 @@ class NMFReport(FamilyReport):
                 n_random=request.n_random,
                 seed=self.seed,
                 log=log,
+                data=request.data,
             )
             for k, run_dir in enumerate(request.runs)
         ]

@@ -42,13 +42,14 @@ from evaluate.reporting.format import (
     Heading,
     Image,
     Table,
+    Text,
     fmt,
     log_blocks_to_wandb,
     save_figure,
     write_pages,
 )
 from evaluate.reporting.other_data import Column, other_data_blocks, other_data_rows
-from evaluate.runs import find_run_dir
+from evaluate.runs import OtherData, find_run_dir, open_data
 from interp_models.families import current_name
 
 __all__ = [
@@ -97,6 +98,8 @@ class ReportRequest:
     n_clips : how many test clips (recordings) are explained.
     methods : the post-hoc methods, the same in every report by default.
     figure_clip, n_random : the clip drawn in the figures; random orders per clip (NMF).
+    data : other data to explain the runs on instead of their own test fold (``data=``,
+        ``data.<key>=``, ``split=``); the default folder is then ``report-<its name>``.
     """
 
     runs: tuple[Path, ...]
@@ -106,10 +109,19 @@ class ReportRequest:
     methods: tuple[str, ...] = field(default=COMPARED)
     figure_clip: int = 0
     n_random: int = 4
+    data: OtherData | None = None
 
     @property
     def out_dir(self) -> Path:
-        return Path(self.out) if self.out else Path(self.runs[0]).expanduser().resolve() / "report"
+        if self.out:
+            return Path(self.out)
+        folder = f"report-{self.data.name}" if self.data else "report"
+        return Path(self.runs[0]).expanduser().resolve() / folder
+
+    def open_data(self, run: Any) -> Any:
+        """The data ``run`` (a loaded run: ``config``, ``metrics``) is explained on: its
+        own (``evaluate.runs.open_data``), or :attr:`data` read with its front end."""
+        return open_data(run.config, self.data, getattr(run, "metrics", {}).get("data", {}))
 
     def single_run(self) -> Path:
         """The one ``run=`` of a family that compares one run with its black box."""
@@ -417,6 +429,17 @@ def other_data_section(
     return ([heading, *blocks] if blocks else []), record
 
 
+def data_note(data: OtherData) -> str:
+    """What the report's clips are when the runs are explained on other data."""
+    which = "every item" if data.split == "all" else "the test folds"
+    changed = ", ".join(f"`{k}={v}`" for k, v in data.overrides.items())
+    return (
+        f"**Data: {which} of `{data.name}`**{f' ({changed})' if changed else ''}, read with "
+        "each run's own front end: data the models were not trained on. Where the text says "
+        "test clips or recordings, it means these."
+    )
+
+
 def write_report(
     family: FamilyReport, request: ReportRequest, log: Callable[[str], None] = print
 ) -> dict[str, Path]:
@@ -427,6 +450,8 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     family.run(request, out, log)
     blocks: list[Block] = [Heading(family.title, 1), *family.intro()]
+    if request.data is not None:
+        blocks.append(Text(data_note(request.data)))
     for k, (caption, summaries) in enumerate(family.summaries()):
         top = summary_blocks(
             summaries,
