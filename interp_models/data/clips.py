@@ -51,7 +51,12 @@ class EventClips(SplitData):
     ----------
     layout : on-disk layout of ``root`` (``esc50`` or ``audiomnist``).
     root : dataset directory; ``None`` generates the built-in sound-event data
-        (ESC-50 layout) from ``num_clips``, ``num_classes``, ``data_seed``, ``snr_db``.
+        (ESC-50 layout) from ``num_clips``, ``num_classes``, ``data_seed``, ``snr_db``
+        and the generator's conditions ``max_distractors``, ``max_class_distractors``,
+        ``class_distractor_level_db``, ``reverb_prob``, ``reverb_rt60_s``,
+        ``reverb_drr_db``, ``level_change_db``, ``backgrounds`` (see
+        ``SynthEventsConfig``; their defaults are the generator's version-1 data, which
+        runs from before they existed reopen). Ignored with a ``root``.
     sample_rate, clip_seconds : every clip is resampled, downmixed, padded / cropped to this.
     train_folds, val_folds, test_folds : disjoint fold numbers of each split.
     on_bad_file : ``raise`` (error naming the file) or ``skip`` (left out and counted).
@@ -68,6 +73,14 @@ class EventClips(SplitData):
         num_classes: int = 10,
         data_seed: int = 0,
         snr_db: Sequence[float] = (-3.0, 15.0),
+        max_distractors: int = 2,
+        max_class_distractors: int = 0,
+        class_distractor_level_db: Sequence[float] = (-12.0, -3.0),
+        reverb_prob: float = 0.0,
+        reverb_rt60_s: Sequence[float] = (0.2, 0.8),
+        reverb_drr_db: Sequence[float] = (0.0, 10.0),
+        level_change_db: float = 0.0,
+        backgrounds: Sequence[str] = ("coloured",),
         sample_rate: int = 16000,
         clip_seconds: float = 2.0,
         train_folds: Sequence[int] = (1, 2, 3),
@@ -94,6 +107,14 @@ class EventClips(SplitData):
                 sample_rate=sample_rate,
                 seed=data_seed,
                 snr_db=tuple(snr_db),
+                max_distractors=max_distractors,
+                max_class_distractors=max_class_distractors,
+                class_distractor_level_db=tuple(class_distractor_level_db),
+                reverb_prob=reverb_prob,
+                reverb_rt60_s=tuple(reverb_rt60_s),
+                reverb_drr_db=tuple(reverb_drr_db),
+                level_change_db=level_change_db,
+                backgrounds=tuple(backgrounds),
             )
             if root is None
             else None

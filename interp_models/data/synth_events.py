@@ -1,11 +1,17 @@
 """Built-in sound-event dataset with exact time-frequency ground truth, in ESC-50's layout.
 
 Every clip holds one *class event* (a distinct time-frequency pattern: harmonic stack,
-chirp, noise band, click train, ...) over coloured background noise and 0..k
-*distractor* events drawn from a vocabulary disjoint from the classes (whooshes, knocks,
-mains hum, babble).  The class event is scaled to a drawn SNR against everything else,
-so some clips are hard.  The parts are kept apart until the final sum, which makes the
-ground-truth mask exact.
+chirp, noise band, click train, ...) over a background (coloured noise by default) and
+0..k *distractor* events drawn from a vocabulary disjoint from the classes (whooshes,
+knocks, mains hum, babble).  The class event is scaled to a drawn SNR against everything
+else, so some clips are hard.  The parts are kept apart until the final sum, which makes
+the ground-truth mask exact.
+
+Optional conditions, all off by default (the defaults reproduce version 1's clips byte for
+byte and draw nothing more): weaker events of *other classes* (``max_class_distractors``),
+free to overlap the class event; room reverberation of the events and distractors
+(``reverb_prob``); slow gain ramps over the clip (``level_change_db``); other background
+kinds (``backgrounds``).  The class event, reverberated, stays the ground truth.
 
 On disk (what ``read_esc50`` reads; Piczak, "ESC: Dataset for Environmental Sound
 Classification", ACM MM 2015)::
@@ -24,13 +30,13 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from interp_models.cache import cached_dataset, generator_key
+from interp_models.cache import cached_dataset, params_key
 from interp_models.data.parallel import write_ranges
 
 #: Bump whenever the synthesis changes (any byte of the output); part of the cache key.
@@ -47,6 +53,7 @@ _RAMP_S = 0.015  # fade in/out of every event, so onsets do not splatter across 
 _PEAK = (0.3, 0.9)
 _DISTRACTOR_LEVEL_DB = (-3.0, 9.0)  # distractor RMS over its span, relative to background
 _BACKGROUND_SLOPE = (-2.0, 0.0)  # power ~ f**slope: white (0) to brown (-2)
+_LEVEL_KNOTS = 5  # gain ramps: knots evenly spaced over the clip, linear in dB between
 
 Params = dict[str, float]
 Ranges = dict[str, tuple[float, float]]
@@ -56,10 +63,25 @@ SynthFn = Callable[[Params, np.ndarray, np.random.Generator], tuple[np.ndarray, 
 
 @dataclass(frozen=True)
 class SynthEventsConfig:
-    """Parameters of the built-in sound-event dataset (all of them enter the cache key).
+    """Parameters of the built-in sound-event dataset (all of them enter the cache key;
+    the fields after ``n_folds`` only when they differ from their defaults, so version 1
+    configs keep their keys).
 
     ``snr_db`` is the range of the class event's energy relative to background plus
-    distractors over the event's span.
+    (vocabulary) distractors over the event's span.
+
+    ``max_class_distractors``: 0..k events of other classes (uniform count, class uniform
+    over the other ``num_classes - 1``, random time: they may overlap the class event),
+    each at an RMS over its span ``class_distractor_level_db`` dB relative to the class
+    event's RMS over its span (both after reverberation), so always weaker.
+    ``reverb_prob``: chance that a clip is reverberant; its room is an exponentially
+    decaying noise impulse response with RT60 ~ U(``reverb_rt60_s``) and direct-to-
+    reverberant ratio ~ U(``reverb_drr_db``), convolved with the class event and every
+    distractor (not the background, which is diffuse already).
+    ``level_change_db``: the whole clip (event and rest alike) goes through a gain curve
+    linear in dB between evenly spaced knots each ~ U(-x/2, x/2) dB.
+    ``backgrounds``: the background kinds a clip draws from (uniformly), see
+    ``_BACKGROUNDS``.
     """
 
     num_clips: int = 1000
@@ -70,11 +92,30 @@ class SynthEventsConfig:
     snr_db: tuple[float, float] = (-3.0, 15.0)
     max_distractors: int = 2
     n_folds: int = 5
+    max_class_distractors: int = 0
+    class_distractor_level_db: tuple[float, float] = (-12.0, -3.0)
+    reverb_prob: float = 0.0
+    reverb_rt60_s: tuple[float, float] = (0.2, 0.8)
+    reverb_drr_db: tuple[float, float] = (0.0, 10.0)
+    level_change_db: float = 0.0
+    backgrounds: tuple[str, ...] = ("coloured",)
 
     def __post_init__(self) -> None:
         # Normalise types so that equal configs give equal cache keys (15 vs 15.0, list vs tuple).
         object.__setattr__(self, "clip_seconds", float(self.clip_seconds))
-        object.__setattr__(self, "snr_db", (float(self.snr_db[0]), float(self.snr_db[1])))
+        for name in ("snr_db", "class_distractor_level_db", "reverb_rt60_s", "reverb_drr_db"):
+            value = tuple(getattr(self, name))
+            if len(value) != 2:
+                raise ValueError(f"{name} must be (low, high), got {value}")
+            object.__setattr__(self, name, (float(value[0]), float(value[1])))
+        for name in ("reverb_prob", "level_change_db"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        backgrounds = self.backgrounds
+        object.__setattr__(
+            self,
+            "backgrounds",
+            (backgrounds,) if isinstance(backgrounds, str) else tuple(map(str, backgrounds)),
+        )
         if not 1 <= self.num_classes <= len(_KINDS):
             raise ValueError(f"num_classes must be in 1..{len(_KINDS)}, got {self.num_classes}")
         if self.num_clips < 1:
@@ -91,6 +132,37 @@ class SynthEventsConfig:
             raise ValueError(f"snr_db must be (low, high), got {self.snr_db}")
         if self.max_distractors < 0:
             raise ValueError(f"max_distractors must be >= 0, got {self.max_distractors}")
+        if self.max_class_distractors < 0:
+            raise ValueError(
+                f"max_class_distractors must be >= 0, got {self.max_class_distractors}"
+            )
+        if self.max_class_distractors and self.num_classes < 2:
+            raise ValueError("max_class_distractors > 0 needs num_classes >= 2 (another class)")
+        lo, hi = self.class_distractor_level_db
+        if not lo <= hi < 0.0:
+            raise ValueError(
+                "class_distractor_level_db must be (low, high) with high < 0 dB (weaker than "
+                f"the class event), got {self.class_distractor_level_db}"
+            )
+        if not 0.0 <= self.reverb_prob <= 1.0:
+            raise ValueError(f"reverb_prob must be in [0, 1], got {self.reverb_prob}")
+        lo, hi = self.reverb_rt60_s
+        if not 0.0 < lo <= hi <= 5.0:
+            raise ValueError(
+                f"reverb_rt60_s must be (low, high) with 0 < low <= high <= 5 s, "
+                f"got {self.reverb_rt60_s}"
+            )
+        if self.reverb_drr_db[0] > self.reverb_drr_db[1]:
+            raise ValueError(f"reverb_drr_db must be (low, high), got {self.reverb_drr_db}")
+        if not 0.0 <= self.level_change_db <= 40.0:
+            raise ValueError(f"level_change_db must be in [0, 40], got {self.level_change_db}")
+        if not self.backgrounds:
+            raise ValueError("backgrounds must name at least one background kind")
+        unknown = [b for b in self.backgrounds if b not in _BACKGROUNDS]
+        if unknown:
+            raise ValueError(
+                f"backgrounds: unknown kind(s) {unknown}; expected some of {sorted(_BACKGROUNDS)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -107,10 +179,19 @@ class ClipParts:
     Attributes
     ----------
     event, rest, mix : float64 (num_samples,), as written (after peak normalisation,
-        before PCM_16 quantisation); ``rest`` is background plus distractors.
-    onset_s, offset_s : class event span (ramps included), fully inside the clip.
+        before PCM_16 quantisation); ``event`` is the class event (reverberated when the
+        clip is), ``rest`` is background plus distractors of both kinds.
+    onset_s, offset_s : class event span (ramps included), fully inside the clip; a
+        reverberant event's tail rings on past ``offset_s``.
     f_low_hz, f_high_hz : nominal frequency extent of the event, from its parameters.
-    snr_db : drawn event-to-rest energy ratio over ``[onset_s, offset_s)``.
+    snr_db : drawn event-to-noise energy ratio over ``[onset_s, offset_s)``, noise being
+        background plus vocabulary distractors (= event-to-rest without class distractors
+        and level changes).
+    background : background kind.
+    class_distractors, class_distractor_db, class_distractor_spans : the targets of the
+        other-class events in ``rest``, their RMS relative to the class event's (dB, < 0)
+        and their (onset_s, offset_s).
+    rt60_s, drr_db : the room (0.0 and inf when the clip is dry).
     """
 
     index: int
@@ -127,6 +208,12 @@ class ClipParts:
     snr_db: float
     event_params: Params = field(default_factory=dict)
     distractors: tuple[str, ...] = ()
+    background: str = "coloured"
+    class_distractors: tuple[int, ...] = ()
+    class_distractor_db: tuple[float, ...] = ()
+    class_distractor_spans: tuple[tuple[float, float], ...] = ()
+    rt60_s: float = 0.0
+    drr_db: float = float("inf")
 
     @property
     def category(self) -> str:
@@ -391,6 +478,96 @@ _DISTRACTORS: dict[str, tuple[Callable, tuple[float, float]]] = {
 }
 
 
+# --------------------------------------------------------------------------- backgrounds
+
+
+def _coloured_background(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """Coloured noise, power ~ f**slope with slope ~ U(-2, 0) (version 1's background)."""
+    return _coloured_noise(n, sr, rng.uniform(*_BACKGROUND_SLOPE), rng)
+
+
+def _rain_background(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """Rain on a surface: 300-1000 droplets/s (a few ms of decaying noise each, log-uniform
+    amplitudes over 26 dB, high-passed above ~1 kHz) over a soft pink floor; unit RMS."""
+    count = int(rng.uniform(300.0, 1000.0) * n / sr)
+    width = int(0.004 * sr)
+    lag = np.arange(width)
+    starts = rng.integers(0, n, count)
+    amps = np.exp(rng.uniform(np.log(0.05), 0.0, count))
+    decay = rng.uniform(0.0004, 0.0015, count) * sr
+    drops = (
+        amps[:, None] * np.exp(-lag[None] / decay[:, None]) * rng.standard_normal((count, width))
+    )
+    idx = starts[:, None] + lag
+    inside = idx < n
+    x = np.zeros(n)
+    np.add.at(x, idx[inside], drops[inside])  # explicit scatter: fixed summation order
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(n, 1.0 / sr)
+    spec *= 1.0 / (1.0 + (1000.0 / np.maximum(f, 1.0)) ** 4)  # 4th-order-ish high-pass
+    x = np.fft.irfft(spec, n)
+    x = x / (np.sqrt(np.mean(x**2)) + 1e-12) + 0.3 * _coloured_noise(n, sr, -1.0, rng)
+    return x / (np.sqrt(np.mean(x**2)) + 1e-12)
+
+
+def _drone_background(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """Machine drone: a 30-90 Hz fundamental with harmonics up to 2 kHz (amplitude ~
+    k**-U(0.7, 1.2)) and a slow 0.1-0.5 Hz pitch wobble of 1-3 %, over brown noise at
+    -10 dB; unit RMS."""
+    f0 = rng.uniform(30.0, 90.0)
+    k = np.arange(1, int(2000.0 / f0) + 1)
+    amp = k ** -rng.uniform(0.7, 1.2)
+    t = np.arange(n) / sr
+    depth, rate = rng.uniform(0.01, 0.03), rng.uniform(0.1, 0.5)
+    base = 2 * np.pi * f0 * (t + depth / (2 * np.pi * rate) * np.sin(2 * np.pi * rate * t))
+    phase = rng.uniform(0, 2 * np.pi, k.size)
+    x = (amp[:, None] * np.sin(k[:, None] * base + phase[:, None])).sum(0)
+    x = x / (np.sqrt(np.mean(x**2)) + 1e-12) + 10 ** (-10 / 20) * _coloured_noise(n, sr, -2.0, rng)
+    return x / (np.sqrt(np.mean(x**2)) + 1e-12)
+
+
+_BACKGROUNDS: dict[str, tuple[Callable, str]] = {
+    # name: (synth(n, sr, rng), description)
+    "coloured": (_coloured_background, "coloured noise, power ~ f**slope, slope ~ U(-2, 0)"),
+    "rain": (_rain_background, "300-1000 high-passed droplets/s over a soft pink floor"),
+    "drone": (_drone_background, "30-90 Hz harmonic machine drone over brown noise"),
+}
+
+
+# --------------------------------------------------------------------------- room
+
+
+def _room_ir(sr: int, rt60: float, drr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Room impulse response: a unit direct path, then Gaussian noise whose amplitude
+    decays by 60 dB over ``rt60`` s (to the end of the response), scaled so that the
+    direct-to-reverberant energy ratio is ``drr_db``."""
+    n = max(2, int(np.ceil(rt60 * sr)))
+    t = np.arange(n) / sr
+    h = rng.standard_normal(n) * np.exp(-3.0 * np.log(10.0) * t / rt60)
+    h[0] = 0.0
+    h *= np.sqrt(10 ** (-drr_db / 10) / _energy(h))
+    h[0] = 1.0
+    return h
+
+
+def _convolve(x: np.ndarray, h: np.ndarray, start: int = 0) -> np.ndarray:
+    """Linear convolution ``x * h`` cut to ``len(x)``, by FFT (pocketfft, not BLAS: the same
+    bytes in any process); ``x`` is zero before ``start``, and so is the result, exactly."""
+    size = x.size + h.size - 1
+    nfft = 1 << (size - 1).bit_length()
+    y = np.fft.irfft(np.fft.rfft(x, nfft) * np.fft.rfft(h, nfft), nfft)[: x.size]
+    y[:start] = 0.0  # FFT round-off, not signal
+    return y
+
+
+def _level_envelope(n: int, change_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Gain over ``n`` samples: linear in dB between ``_LEVEL_KNOTS`` evenly spaced knots,
+    each ~ U(-change_db / 2, change_db / 2) dB."""
+    knots = rng.uniform(-change_db / 2, change_db / 2, _LEVEL_KNOTS)
+    db = np.interp(np.arange(n), np.linspace(0, n - 1, _LEVEL_KNOTS), knots)
+    return 10 ** (db / 20)
+
+
 # --------------------------------------------------------------------------- clips
 
 
@@ -422,21 +599,50 @@ def _energy(x: np.ndarray) -> float:
     return float(np.sum(x * x))
 
 
+def _class_pattern(
+    kind: _Kind, config: SynthEventsConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, Params, float, float]:
+    """One event of ``kind``: duration U(0.3, 1.0) s, ramped; (signal, params, f_lo, f_hi)."""
+    sr = config.sample_rate
+    m = int(rng.uniform(_EVENT_SECONDS[0], min(_EVENT_SECONDS[1], config.clip_seconds)) * sr)
+    params = _draw(kind.ranges, rng)
+    sig, f_lo, f_hi = kind.synth(params, np.arange(m) / sr, rng)
+    return sig * _ramp(m, sr), params, f_lo, f_hi
+
+
+def _placed(sig: np.ndarray, start: int, n: int, room: np.ndarray | None) -> np.ndarray:
+    """``sig`` at sample ``start`` of an ``n``-sample clip, through ``room`` if any."""
+    x = np.zeros(n)
+    x[start : start + sig.size] = sig
+    return x if room is None else _convolve(x, room, start)
+
+
 def synthesize_clip(config: SynthEventsConfig, index: int) -> ClipParts:
     """Synthesise clip ``index`` of the dataset from ``default_rng([seed, index])``.
 
-    Background: coloured noise, power ~ f**slope with slope ~ U(-2, 0).  Distractors:
-    0..max_distractors of whoosh/knocks/hum/babble at random times, each at U(-3, 9) dB
-    RMS re background.  Class event: duration U(0.3, 1.0) s with 15 ms raised-cosine
-    ramps, random onset fully inside the clip, parameters uniform in its class ranges,
-    scaled so that its energy over its span is ``snr ~ U(*snr_db)`` dB above the
-    background + distractors there.  The sum is scaled to a peak ~ U(0.3, 0.9).
+    Background: one of ``config.backgrounds`` (version 1: coloured noise, power ~
+    f**slope with slope ~ U(-2, 0)).  Distractors: 0..max_distractors of
+    whoosh/knocks/hum/babble at random times, each at U(-3, 9) dB RMS re background.
+    Class event: duration U(0.3, 1.0) s with 15 ms raised-cosine ramps, random onset fully
+    inside the clip, parameters uniform in its class ranges, scaled so that its energy over
+    its span is ``snr ~ U(*snr_db)`` dB above the background + distractors there.  Then,
+    when enabled, class distractors, reverberation and level changes (see
+    ``SynthEventsConfig``; each draws from the generator only when enabled).  The sum is
+    scaled to a peak ~ U(0.3, 0.9).
     """
     sr, n = config.sample_rate, int(round(config.clip_seconds * config.sample_rate))
     target, fold = clip_target_fold(config, index)
     rng = np.random.default_rng([config.seed, index])
 
-    rest = _coloured_noise(n, sr, rng.uniform(*_BACKGROUND_SLOPE), rng)
+    backgrounds = config.backgrounds
+    background = (
+        backgrounds[int(rng.integers(len(backgrounds)))] if len(backgrounds) > 1 else backgrounds[0]
+    )
+    rest = _BACKGROUNDS[background][0](n, sr, rng)
+    # With a room the distractors are reverberated apart from the (diffuse) background;
+    # without, they are summed into it in place, as version 1 did (same rounding).
+    reverberant = config.reverb_prob > 0.0
+    sink = np.zeros(n) if reverberant else rest
     names = list(_DISTRACTORS)
     used = []
     for _ in range(int(rng.integers(0, config.max_distractors + 1))):
@@ -446,19 +652,49 @@ def synthesize_clip(config: SynthEventsConfig, index: int) -> ClipParts:
         start = int(rng.integers(0, n - m + 1))
         d = synth(m, sr, rng) * _ramp(m, sr)
         level = 10 ** (rng.uniform(*_DISTRACTOR_LEVEL_DB) / 20)
-        rest[start : start + m] += d * level / (np.sqrt(np.mean(d**2)) + 1e-12)
+        sink[start : start + m] += d * level / (np.sqrt(np.mean(d**2)) + 1e-12)
         used.append(name)
 
     kind = _KINDS[target]
-    m = int(rng.uniform(_EVENT_SECONDS[0], min(_EVENT_SECONDS[1], config.clip_seconds)) * sr)
-    params = _draw(kind.ranges, rng)
-    sig, f_lo, f_hi = kind.synth(params, np.arange(m) / sr, rng)
-    sig = sig * _ramp(m, sr)
+    sig, params, f_lo, f_hi = _class_pattern(kind, config, rng)
+    m = sig.size
     onset = int(rng.integers(0, n - m + 1))
     snr = float(rng.uniform(*config.snr_db))
-    gain = np.sqrt(10 ** (snr / 10) * _energy(rest[onset : onset + m]) / _energy(sig))
-    event = np.zeros(n)
-    event[onset : onset + m] = gain * sig
+
+    others = []  # (target, signal, start, level_db) of each class distractor
+    for _ in range(int(rng.integers(0, config.max_class_distractors + 1))):
+        other = int(rng.integers(config.num_classes - 1))
+        other += other >= target
+        other_sig = _class_pattern(_KINDS[other], config, rng)[0]
+        other_start = int(rng.integers(0, n - other_sig.size + 1))
+        others.append(
+            (other, other_sig, other_start, float(rng.uniform(*config.class_distractor_level_db)))
+        )
+
+    room, rt60, drr = None, 0.0, float("inf")
+    if reverberant and rng.random() < config.reverb_prob:
+        rt60, drr = (
+            float(rng.uniform(*config.reverb_rt60_s)),
+            float(rng.uniform(*config.reverb_drr_db)),
+        )
+        room = _room_ir(sr, rt60, drr, rng)
+    if reverberant:
+        rest = rest + (sink if room is None else _convolve(sink, room))
+
+    event = _placed(sig, onset, n, room)
+    gain = np.sqrt(
+        10 ** (snr / 10) * _energy(rest[onset : onset + m]) / _energy(event[onset : onset + m])
+    )
+    event = gain * event
+    event_ms = _energy(event[onset : onset + m]) / m
+    for _, other_sig, other_start, level_db in others:
+        d = _placed(other_sig, other_start, n, room)
+        span = d[other_start : other_start + other_sig.size]
+        rest = rest + d * np.sqrt(10 ** (level_db / 10) * event_ms * span.size / _energy(span))
+
+    if config.level_change_db > 0.0:
+        envelope = _level_envelope(n, config.level_change_db, rng)
+        event, rest = event * envelope, rest * envelope
 
     scale = rng.uniform(*_PEAK) / np.max(np.abs(event + rest))
     event, rest = event * scale, rest * scale
@@ -477,6 +713,12 @@ def synthesize_clip(config: SynthEventsConfig, index: int) -> ClipParts:
         snr_db=snr,
         event_params=params,
         distractors=tuple(used),
+        background=background,
+        class_distractors=tuple(o[0] for o in others),
+        class_distractor_db=tuple(o[3] for o in others),
+        class_distractor_spans=tuple((o[2] / sr, (o[2] + o[1].size) / sr) for o in others),
+        rt60_s=rt60,
+        drr_db=drr,
     )
 
 
@@ -517,6 +759,24 @@ def event_masks(
 CSV_HEADER = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 
 
+def _conditions(config: SynthEventsConfig, parts: ClipParts) -> dict[str, np.ndarray]:
+    """Per-clip conditions stored beside the mask, only for the features ``config``
+    enables (a version-1 config writes version 1's mask files)."""
+    out: dict[str, np.ndarray] = {}
+    if config.backgrounds != ("coloured",):
+        out["background"] = np.array(parts.background)
+    if config.max_class_distractors:
+        out["class_distractors"] = np.array(parts.class_distractors, dtype=np.int64)
+        out["class_distractor_db"] = np.array(parts.class_distractor_db, dtype=np.float64)
+        out["class_distractor_spans_s"] = np.array(
+            parts.class_distractor_spans, dtype=np.float64
+        ).reshape(-1, 2)
+    if config.reverb_prob > 0.0:
+        out["rt60_s"] = np.float64(parts.rt60_s)
+        out["drr_db"] = np.float64(parts.drr_db)
+    return out
+
+
 def _write_clip(config: SynthEventsConfig, root: Path, index: int) -> tuple:
     parts = synthesize_clip(config, index)
     sf.write(root / "audio" / f"{parts.stem}.wav", parts.mix, parts.sample_rate, subtype="PCM_16")
@@ -535,6 +795,7 @@ def _write_clip(config: SynthEventsConfig, root: Path, index: int) -> tuple:
         target=np.int64(parts.target),
         snr_db=np.float64(parts.snr_db),
         duration_s=np.float64(parts.mix.size / parts.sample_rate),
+        **_conditions(config, parts),
     )
     return (
         f"{parts.stem}.wav",
@@ -566,7 +827,29 @@ def _describe(config: SynthEventsConfig) -> dict:
             }
             for i, k in enumerate(_KINDS[: config.num_classes])
         ],
-        "distractors": {name: {"duration_s": list(d)} for name, (_, d) in _DISTRACTORS.items()},
+        "distractors": {
+            name: {"duration_s": list(d), "level_db_re_background": list(_DISTRACTOR_LEVEL_DB)}
+            for name, (_, d) in _DISTRACTORS.items()
+        },
+        "backgrounds": {name: _BACKGROUNDS[name][1] for name in config.backgrounds},
+        "class_distractors": {
+            "max_count": config.max_class_distractors,
+            "level_db_re_event": list(config.class_distractor_level_db),
+            "classes": "any class but the target's, uniform; random onset (may overlap)",
+        },
+        "reverb": {
+            "prob": config.reverb_prob,
+            "rt60_s": list(config.reverb_rt60_s),
+            "drr_db": list(config.reverb_drr_db),
+            "impulse_response": "unit direct path + exponentially decaying Gaussian noise",
+            "applied_to": "class event and all distractors (not the background)",
+        },
+        "level_change": {
+            "db": config.level_change_db,
+            "curve": f"linear in dB between {_LEVEL_KNOTS} evenly spaced knots "
+            "~ U(-db/2, db/2), on the whole clip",
+        },
+        "snr": "class event energy over its span re background + vocabulary distractors",
         "mask": {
             "n_fft": MASK_N_FFT,
             "hop_length": MASK_HOP,
@@ -598,9 +881,27 @@ def generate_events(config: SynthEventsConfig, root: Path, workers: int = 1) -> 
     return root
 
 
+#: Fields added after version 1's key was fixed: left out of the key at their defaults
+#: (which reproduce version 1's clips), so the data cached for an old config is found again.
+_KEYED_WHEN_SET = (
+    "max_class_distractors",
+    "class_distractor_level_db",
+    "reverb_prob",
+    "reverb_rt60_s",
+    "reverb_drr_db",
+    "level_change_db",
+    "backgrounds",
+)
+
+
 def cache_key(config: SynthEventsConfig) -> str:
-    """Cache key of ``config`` under the current ``GENERATOR_VERSION``."""
-    return generator_key(config, GENERATOR_VERSION)
+    """Cache key of ``config`` under the current ``GENERATOR_VERSION`` (what
+    ``interp_models.cache.generator_key`` gives, less the default-valued later fields)."""
+    defaults = {f.name: f.default for f in fields(SynthEventsConfig)}
+    params = {
+        k: v for k, v in asdict(config).items() if not (k in _KEYED_WHEN_SET and v == defaults[k])
+    }
+    return params_key({**params, "generator_version": GENERATOR_VERSION})
 
 
 def ensure_events(config: SynthEventsConfig, cache_dir: Path | None = None) -> Path:
