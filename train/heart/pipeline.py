@@ -26,7 +26,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from evaluate.heart.metrics import sound_detection
+from evaluate.heart.metrics import sound_detection, sound_detection_by_rate
 from evaluate.heart.scoring import evaluate_split, export_examples, normal_reference
 from interp_models.cache import arrays_digest, cached_file, default_cache_dir, params_key
 from interp_models.config import construct
@@ -137,6 +137,17 @@ def _check_segments(dm) -> None:
         )
 
 
+def score_segmenter_by_rate(dm: HeartDataModule, states: list[np.ndarray], split: str) -> dict:
+    """``score_segmenter`` per heart-rate band (rates from the annotations); empty bands
+    have ``null`` figures."""
+    idx = [int(j) for j in dm.split_indices[split] if dm.ground_truth[j] is not None]
+    bands = sound_detection_by_rate(((dm.ground_truth[j], states[j]) for j in idx), FRAME_RATE)
+    return {
+        band: {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in d.items()}
+        for band, d in bands.items()
+    }
+
+
 def run(cfg: DictConfig, run_dir: Path, dm: HeartDataModule, callbacks) -> dict[str, Any]:
     _check_segments(dm)
     if cfg.segmentation not in SEGMENTATIONS:
@@ -196,7 +207,11 @@ def score(
         )
     dm.use_segmentation(segmentation)
     out: dict[str, Any] = {"segmentation": segmentation}
-    out["segmenter"] = {"file": "segmenter.json", "test": score_segmenter(dm, states, "test")}
+    out["segmenter"] = {
+        "file": "segmenter.json",
+        "test": score_segmenter(dm, states, "test"),
+        "test_by_heart_rate": score_segmenter_by_rate(dm, states, "test"),
+    }
     module = heart_module(cfg, dm)
     ckpt = run_dir / run_metrics["classifier"]["best_checkpoint"]
     out["classifier"] = {"test": score_checkpoint(module, dm, ckpt, opts["device"])}
