@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
+
 import numpy as np
 import pytest
+import yaml
+from conftest import ROOT
 
 from interp_models.data.physionet2016 import read_events, read_physionet2016, read_segmentation
 from interp_models.data.synth_pcg import (
     ABNORMAL_KINDS,
     KIND_STATE,
     SynthPCGConfig,
+    cache_key,
     generate_pcg,
     recording_kind,
     synthesize_recording,
@@ -111,8 +117,124 @@ def test_layout_round_trips_through_the_physionet_reader(tmp_path):
         {"abnormal_fraction": 1.5},
         {"sample_rate": 500},
         {"heart_rate_bpm": (20.0, 100.0)},
+        {"heart_rate_bpm": (40.0, 210.0)},
+        {"stethoscope": "horn"},
+        {"s3_fraction": 1.5},
+        {"min_diastole_s": 0.01},
+        {"s2_split_s": (0.0, 0.2)},
     ],
 )
 def test_bad_config_is_rejected_with_its_field(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         SynthPCGConfig(**bad)
+
+
+# --------------------------------------------------------------------------- shifts
+
+SHIFTED_YAML = ROOT / "configs" / "data" / "heart_synth_shifted.yaml"
+
+
+def _digest(config: SynthPCGConfig) -> str:
+    h = hashlib.sha1()
+    for i in range(config.num_recordings):
+        rec = synthesize_recording(config, i)
+        h.update(rec.states.tobytes())
+        h.update(
+            repr([(round(e.start_s, 6), round(e.end_s, 6), e.kind) for e in rec.events]).encode()
+        )
+    return h.hexdigest()
+
+
+def test_default_shift_fields_keep_the_data_and_its_cache_key():
+    """The shift fields at their defaults change nothing: same states and lesions as the
+    generator before them (digest taken then), same cache key as the built-in data had."""
+    assert SHORT.shifted_fields() == {}
+    assert _digest(SHORT) == "6adc5c90884181cefc8aa1180cccc392592e110e"
+    assert cache_key(SynthPCGConfig(num_recordings=800)) == "451cb0b66ea98a0b"
+    shifted = replace(SHORT, speech_fraction=0.5)
+    assert shifted.shifted_fields() == {"speech_fraction": 0.5}
+    assert cache_key(shifted) != cache_key(SHORT)
+
+
+def test_shifts_draw_from_their_own_stream():
+    """Extra sounds and noise, and another chest piece, leave the heart's timing, lesions
+    and labels alone (their draws come from a second random stream)."""
+    on = replace(SHORT, s3_fraction=1.0, s4_fraction=1.0, friction_per_s=0.5, speech_fraction=1.0)
+    for index in range(4):
+        a, b = synthesize_recording(SHORT, index), synthesize_recording(on, index)
+        c = synthesize_recording(replace(on, stethoscope="mixed"), index)
+        for other in (b, c):
+            assert np.array_equal(a.states, other.states) and a.events == other.events
+            assert (a.label, a.kind, a.heart_rate_bpm) == (
+                other.label,
+                other.kind,
+                other.heart_rate_bpm,
+            )
+            assert np.allclose(other.mix, other.heart + other.noise)
+        assert not np.allclose(a.noise, b.noise) and not np.allclose(b.mix, c.mix)
+
+
+def test_physiological_s3_and_s4_lie_in_diastole_and_are_no_lesions():
+    index = next(i for i in range(8) if recording_kind(SHORT, i) == "normal")
+    plain = synthesize_recording(SHORT, index)
+    for field in ("s3_fraction", "s4_fraction"):
+        rec = synthesize_recording(replace(SHORT, **{field: 1.0}), index)
+        # the recording's final scaling differs: compare at the scale of the S1 sounds
+        s1 = rec.states == S1
+        ratio = np.dot(rec.heart[s1], plain.heart[s1]) / np.dot(plain.heart[s1], plain.heart[s1])
+        added = np.abs(rec.heart - ratio * plain.heart) > 1e-6 * np.abs(rec.heart).max()
+        assert added.sum() > 0.02 * rec.states.size  # one sound per beat
+        assert np.all(rec.states[added] == DIASTOLE)
+        assert rec.label == -1 and rec.events == [] and rec.kind == "normal"
+        assert rec.params[f"physiological_{field[:2]}"] == 1.0
+
+
+def _inner_lengths(rec, state: int) -> np.ndarray:
+    seg = segments_from_states(rec.states, SR)
+    inner = slice(1, -1)  # the first and last spans are cut by the recording
+    return (seg.end_s - seg.start_s)[inner][seg.state[inner] == state]
+
+
+def test_fast_hearts_keep_their_rate():
+    cfg = replace(
+        SHORT, heart_rate_bpm=(170.0, 180.0), min_diastole_s=0.08, fast_rate_shortening=0.5
+    )
+    for index in range(4):
+        rec = synthesize_recording(cfg, index)
+        seg = segments_from_states(rec.states, SR)
+        order = seg.state.astype(int)
+        assert np.all((order[1:] - order[:-1]) % 4 == 1)
+        onsets = seg.start_s[order == S1][1:]
+        assert abs(60 / np.mean(np.diff(onsets)) - rec.heart_rate_bpm) < 0.05 * rec.heart_rate_bpm
+        assert np.all(_inner_lengths(rec, S1) < 0.11)  # ~25% shorter than at rest (0.122 s)
+
+
+def test_wide_splits_widen_s2():
+    wide = replace(SHORT, s2_split_s=(0.06, 0.06), s2_split_resp_s=(0.02, 0.02))
+    for index in range(4):  # same S2 components, splits 60-80 ms instead of 5-32 ms
+        narrow = _inner_lengths(synthesize_recording(SHORT, index), S2)
+        widened = _inner_lengths(synthesize_recording(wide, index), S2)
+        assert 0.04 < np.mean(widened) - np.mean(narrow) < 0.08
+
+
+def test_the_shifted_config_is_the_heart_config_with_shifts():
+    shifted = yaml.safe_load(SHIFTED_YAML.read_text())
+    default = yaml.safe_load((SHIFTED_YAML.parent / "heart_synth.yaml").read_text())
+    assert {k: v for k, v in shifted.items() if k != "synth"} == {
+        k: v for k, v in default.items() if k != "synth"
+    }
+    cfg = SynthPCGConfig(**shifted["synth"])
+    assert cfg.heart_rate_bpm == (40.0, 180.0) and cfg.seed != default["synth"]["seed"]
+    assert set(cfg.shifted_fields()) == {
+        "min_diastole_s",
+        "fast_rate_shortening",
+        "s2_split_s",
+        "s2_split_resp_s",
+        "s3_fraction",
+        "s4_fraction",
+        "friction_per_s",
+        "speech_fraction",
+        "stethoscope",
+    }
+    kinds = [recording_kind(cfg, i) for i in range(cfg.num_recordings)]
+    assert sum(k in KIND_STATE for k in kinds) >= 100  # scored as a whole

@@ -10,6 +10,18 @@ less ~50 ms from Q to S1). Noise: coloured background at a drawn SNR, breathing
 (band-limited noise under the respiratory cycle), stethoscope friction bursts, spikes
 (Schmidt et al., Physiol. Meas. 2010, remove such spikes) and mains hum.
 
+Optional shifts (``SynthPCGConfig`` fields, all off by default, so the default data stay
+byte-for-byte what they were; ``configs/data/heart_synth_shifted.yaml`` turns them on):
+faster and slower hearts (``heart_rate_bpm`` up to 200, ``min_diastole_s`` and
+``fast_rate_shortening``: S1 and S2 shorten at fast rates), wide S2 splits
+(``s2_split_s``, ``s2_split_resp_s``), physiological S3 and S4 sounds (``s3_fraction``,
+``s4_fraction``: low-frequency sounds in early / late diastole that are *not* lesions:
+they are neither events nor labels, and the states stay S1 / systole / S2 / diastole),
+more stethoscope-friction bursts (``friction_per_s``), speech-like noise
+(``speech_fraction``) and another stethoscope frequency response (``stethoscope``).
+Their random draws come from a second stream, ``default_rng([seed, index, 1])``, so the
+first stream draws exactly what it always did.
+
 Abnormal recordings carry exactly one of four lesions, in every beat:
 
 - ``ejection_murmur``: crescendo-decrescendo band-limited noise in mid systole;
@@ -40,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from interp_models.cache import cached_dataset, generator_key
+from interp_models.cache import cached_dataset, params_key
 from interp_models.heart.states import DIASTOLE, S1, S2, SYSTOLE, AbnormalEvent
 
 #: Bump whenever the synthesis changes (any byte of the output); part of the cache key.
@@ -62,9 +74,26 @@ KIND_STATE: dict[str, int] = {
 
 _S1_S = (0.122, 0.012)  # S1 duration mean, s.d. (Springer et al. 2016: 122 +/- 22 ms)
 _S2_S = (0.094, 0.010)  # S2 duration
-_MIN_DIASTOLE_S = 0.14
 _INNOCENT_LEVEL = (0.06, 0.2)  # RMS re S1: innocent murmurs are soft (grade 1-2/6)
 _RAMP_S = 0.01
+_FAST_RR_S = 0.6  # S1 and S2 shorten below this cycle length (``fast_rate_shortening``)
+_PHYS_S3_GAIN = (0.15, 0.4)  # physiological S3 / S4 amplitude re S1 (lesion S3: 0.35-0.7)
+_PHYS_S4_GAIN = (0.15, 0.4)
+_FRICTION_LEVEL = (0.2, 1.0)  # RMS re S1 of the extra friction bursts
+_SPEECH_LEVEL = (0.1, 0.35)  # RMS re S1 of speech-like noise while talking
+STETHOSCOPES: tuple[str, ...] = ("flat", "bell", "diaphragm", "mixed")
+#: Fields of the optional shifts, with the defaults that leave the data as they were.
+SHIFT_DEFAULTS: dict[str, object] = {
+    "min_diastole_s": 0.14,
+    "fast_rate_shortening": 0.0,
+    "s2_split_s": (0.005, 0.02),
+    "s2_split_resp_s": (0.0, 0.012),
+    "s3_fraction": 0.0,
+    "s4_fraction": 0.0,
+    "friction_per_s": 0.0,
+    "speech_fraction": 0.0,
+    "stethoscope": "flat",
+}
 
 
 @dataclass(frozen=True)
@@ -72,8 +101,25 @@ class SynthPCGConfig:
     """Parameters of the built-in PCG dataset (all of them enter the cache key).
 
     ``snr_db`` is the heart sounds' power over the background noise's, over the whole
-    recording. ``murmur_level`` is a murmur's RMS over its span relative to the RMS of
-    S1 over its span (innocent murmurs: 0.06-0.2).
+    recording (before the stethoscope response). ``murmur_level`` is a murmur's RMS over
+    its span relative to the RMS of S1 over its span (innocent murmurs: 0.06-0.2).
+
+    Shifts (defaults: off, the data as before; see the module doc):
+
+    - ``min_diastole_s``: shortest diastole a beat keeps (slower beats are stretched).
+    - ``fast_rate_shortening``: S1 and S2 durations times ``(rr / 0.6 s) ** value`` for a
+      mean cycle ``rr`` below 0.6 s (0.5: 25% shorter at 180 bpm).
+    - ``s2_split_s``, ``s2_split_resp_s``: A2-P2 split at expiration, and its widening on
+      inspiration (ranges drawn per recording).
+    - ``s3_fraction``, ``s4_fraction``: share of recordings (not ``s3_gallop`` ones) with
+      a physiological S3 (120-200 ms after S2 onset) / S4 (just before S1) in every beat
+      that has room; not lesions (no events, label unchanged).
+    - ``friction_per_s``: mean number of extra stethoscope-friction bursts per second.
+    - ``speech_fraction``: share of recordings with speech-like noise (voiced, syllabic,
+      in phrases, low-passed as the chest passes it).
+    - ``stethoscope``: ``flat`` (as before), ``bell`` (low-frequency resonance, high
+      frequencies rolled off), ``diaphragm`` (high-pass, mid-frequency resonance) or
+      ``mixed`` (bell or diaphragm per recording); zero-phase, so timings stay exact.
     """
 
     num_recordings: int = 400
@@ -86,9 +132,25 @@ class SynthPCGConfig:
     murmur_level: tuple[float, float] = (0.3, 0.8)
     innocent_fraction: float = 0.3
     n_sets: int = 2
+    min_diastole_s: float = 0.14
+    fast_rate_shortening: float = 0.0
+    s2_split_s: tuple[float, float] = (0.005, 0.02)
+    s2_split_resp_s: tuple[float, float] = (0.0, 0.012)
+    s3_fraction: float = 0.0
+    s4_fraction: float = 0.0
+    friction_per_s: float = 0.0
+    speech_fraction: float = 0.0
+    stethoscope: str = "flat"
 
     def __post_init__(self) -> None:
-        for name in ("duration_s", "heart_rate_bpm", "snr_db", "murmur_level"):
+        for name in (
+            "duration_s",
+            "heart_rate_bpm",
+            "snr_db",
+            "murmur_level",
+            "s2_split_s",
+            "s2_split_resp_s",
+        ):
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ValueError(f"{name} must be (low, high), got {(lo, hi)}")
@@ -104,10 +166,33 @@ class SynthPCGConfig:
             raise ValueError(f"abnormal_fraction must be in [0, 1], got {self.abnormal_fraction}")
         if not 0.0 <= self.innocent_fraction <= 1.0:
             raise ValueError(f"innocent_fraction must be in [0, 1], got {self.innocent_fraction}")
-        if not (30.0 <= self.heart_rate_bpm[0] and self.heart_rate_bpm[1] <= 150.0):
-            raise ValueError(f"heart_rate_bpm must lie in [30, 150], got {self.heart_rate_bpm}")
+        if not (30.0 <= self.heart_rate_bpm[0] and self.heart_rate_bpm[1] <= 200.0):
+            raise ValueError(f"heart_rate_bpm must lie in [30, 200], got {self.heart_rate_bpm}")
         if not 1 <= self.n_sets <= 26:
             raise ValueError(f"n_sets must be in 1..26, got {self.n_sets}")
+        for name in ("min_diastole_s", "fast_rate_shortening", "friction_per_s"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.04 <= self.min_diastole_s <= 0.5:
+            raise ValueError(f"min_diastole_s must be in [0.04, 0.5], got {self.min_diastole_s}")
+        if self.s2_split_s[0] < 0 or self.s2_split_s[1] > 0.1 or self.s2_split_resp_s[0] < 0:
+            raise ValueError(
+                f"s2_split_s must lie in [0, 0.1] s and s2_split_resp_s be >= 0, got "
+                f"{self.s2_split_s}, {self.s2_split_resp_s}"
+            )
+        for name in ("s3_fraction", "s4_fraction", "speech_fraction"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.stethoscope not in STETHOSCOPES:
+            raise ValueError(
+                f"stethoscope must be one of {list(STETHOSCOPES)}, got {self.stethoscope!r}"
+            )
+
+    def shifted_fields(self) -> dict[str, object]:
+        """The shift fields (module doc) whose values differ from the defaults."""
+        return {k: getattr(self, k) for k, v in SHIFT_DEFAULTS.items() if getattr(self, k) != v}
 
 
 @dataclass
@@ -180,6 +265,96 @@ def _ramp_env(m: int, sr: int) -> np.ndarray:
     return env
 
 
+def _friction_burst(m: int, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-RMS rubbing burst: broadband noise under a crackling (sparse, smoothed
+    impulse) envelope and a Hann window, as a stethoscope head sliding on skin."""
+    crackle = np.zeros(m)
+    hits = rng.integers(0, m, size=max(1, int(m / sr * rng.uniform(30, 120))))
+    crackle[hits] = rng.uniform(0.3, 1.0, size=hits.size)
+    k = max(1, int(0.004 * sr))
+    crackle = np.convolve(crackle, np.hanning(2 * k + 1), mode="same") + 0.2
+    x = _band_noise(m, sr, rng.uniform(20, 60), rng.uniform(500, 0.45 * sr), rng)
+    x *= crackle * np.hanning(m)
+    return x / (np.sqrt(np.mean(x**2)) + 1e-12)
+
+
+def _speech_like(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """Speech-like noise heard through the chest wall, unit RMS while talking.
+
+    Phrases of 0.8-3 s separated by 0.3-2 s pauses; within a phrase, syllables at
+    3-6 per second (raised-sine envelopes of random strength); a voiced source (f0
+    90-220 Hz with slow intonation, harmonics falling 6 dB per octave) through one
+    formant-like resonance, low-passed at 350-600 Hz (the chest passes little above).
+    """
+    t = np.arange(n) / sr
+    f0_mean = rng.uniform(90, 220)
+    drift = 1 + 0.15 * np.sin(2 * np.pi * rng.uniform(0.2, 0.6) * t + rng.uniform(0, 6))
+    f0 = f0_mean * drift
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    source = np.zeros(n)
+    for k in range(1, int(0.45 * sr / (f0_mean * 0.85)) + 1):
+        source += np.where(k * f0 < 0.45 * sr, 1.0 / k, 0.0) * np.sin(k * phase)
+    spec = np.fft.rfft(source)
+    f = np.fft.rfftfreq(n, 1.0 / sr)
+    formant, cutoff = rng.uniform(250, 500), rng.uniform(350, 600)
+    spec *= 1 + 3 / (1 + ((f - formant) / 80.0) ** 2)
+    spec /= np.sqrt(1 + (f / cutoff) ** 8)
+    voiced = np.fft.irfft(spec, n)
+    env = np.zeros(n)
+    pos = rng.uniform(0.0, 1.0)
+    while pos < n / sr:
+        phrase = rng.uniform(0.8, 3.0)
+        syl = pos
+        while syl < min(pos + phrase, n / sr):
+            d = 1.0 / rng.uniform(3.0, 6.0)
+            a, z = int(syl * sr), min(n, int((syl + d) * sr))
+            if z > a:
+                env[a:z] += rng.uniform(0.3, 1.0) * np.sin(
+                    np.pi * (np.arange(z - a) + 0.5) / (z - a)
+                )
+            syl += d
+        pos += phrase + rng.uniform(0.3, 2.0)
+    x = voiced * env
+    talking = env > 0.05
+    rms = np.sqrt(np.mean(x[talking] ** 2)) if talking.any() else 1.0
+    return x / (rms + 1e-12)
+
+
+def _stethoscope_gain(
+    f: np.ndarray, kind: str, rng: np.random.Generator
+) -> tuple[np.ndarray, dict]:
+    """Magnitude response (zero phase) of a ``bell`` or ``diaphragm`` chest piece at
+    frequencies ``f``, with per-recording parameters (returned too)."""
+    ff = np.maximum(f, 1e-3)
+
+    def peak(fr: float, q: float, db: float) -> np.ndarray:
+        g = 10 ** (db / 20)
+        return 1 + (g - 1) / (1 + q**2 * (ff / fr - fr / ff) ** 2)
+
+    def highpass(fc: float) -> np.ndarray:  # 2nd-order Butterworth magnitude
+        return (ff / fc) ** 2 / np.sqrt(1 + (ff / fc) ** 4)
+
+    def lowpass(fc: float, order: int) -> np.ndarray:
+        return 1 / np.sqrt(1 + (ff / fc) ** (2 * order))
+
+    if kind == "bell":  # low frequencies pass, a resonance low down, highs rolled off
+        p = {"resonance_hz": rng.uniform(40, 90), "resonance_db": rng.uniform(4, 8)}
+        p.update(highpass_hz=rng.uniform(12, 25), lowpass_hz=rng.uniform(150, 300))
+        gain = peak(p["resonance_hz"], 1.0, p["resonance_db"]) * highpass(p["highpass_hz"])
+        gain *= lowpass(p["lowpass_hz"], 1)
+    else:  # diaphragm: low frequencies cut, a resonance in the middle
+        p = {"resonance_hz": rng.uniform(150, 300), "resonance_db": rng.uniform(4, 10)}
+        p.update(highpass_hz=rng.uniform(50, 100), lowpass_hz=rng.uniform(500, 800))
+        gain = peak(p["resonance_hz"], 1.5, p["resonance_db"]) * highpass(p["highpass_hz"])
+        gain *= lowpass(p["lowpass_hz"], 2)
+    return gain, p
+
+
+def _filter(x: np.ndarray, sr: int, gain_of: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``x`` through the zero-phase magnitude response ``gain_of`` on bins ``f``."""
+    return np.fft.irfft(np.fft.rfft(x, f.size * 2 - 2) * gain_of, f.size * 2 - 2)[: x.size]
+
+
 def _add(x: np.ndarray, start: int, piece: np.ndarray) -> None:
     """``x[start:start+len(piece)] += piece``, clipped to ``x``."""
     a, b = max(start, 0), min(start + piece.size, x.size)
@@ -221,6 +396,7 @@ def synthesize_recording(config: SynthPCGConfig, index: int) -> PCGRecording:
     """Synthesise recording ``index`` from ``default_rng([seed, index])`` (see module)."""
     sr = config.sample_rate
     rng = np.random.default_rng([config.seed, index])
+    xrng = np.random.default_rng([config.seed, index, 1])  # the shifts' draws only
     kind = recording_kind(config, index)
     set_name, name = recording_name(config, index)
     duration = rng.uniform(*config.duration_s)
@@ -235,7 +411,10 @@ def synthesize_recording(config: SynthPCGConfig, index: int) -> PCGRecording:
     sys_scale = rng.uniform(0.93, 1.07)
     d_s1 = float(np.clip(rng.normal(*_S1_S), 0.09, 0.16))
     d_s2c = float(np.clip(rng.normal(*_S2_S), 0.06, 0.12)) - 0.015  # one S2 component
-    split_base, split_resp = rng.uniform(0.005, 0.02), rng.uniform(0.0, 0.012)
+    if config.fast_rate_shortening > 0 and rr_mean < _FAST_RR_S:
+        shorten = (rr_mean / _FAST_RR_S) ** config.fast_rate_shortening
+        d_s1, d_s2c = d_s1 * shorten, d_s2c * shorten
+    split_base, split_resp = rng.uniform(*config.s2_split_s), rng.uniform(*config.s2_split_resp_s)
     t1_delay = rng.uniform(0.015, 0.03)  # tricuspid after mitral closure
     f_s1 = (rng.uniform(70, 130), rng.uniform(30, 50))
     f_s2 = (rng.uniform(100, 180), rng.uniform(50, 80))
@@ -262,9 +441,9 @@ def synthesize_recording(config: SynthPCGConfig, index: int) -> PCGRecording:
         split = split_base + split_resp * resp(t)
         s2 = d_s2c + split
         # keep a diastole at fast rates: shorten systole before giving up diastole
-        sys_int = min(sys_int, rr - s2 - _MIN_DIASTOLE_S)
+        sys_int = min(sys_int, rr - s2 - config.min_diastole_s)
         sys_int = max(sys_int, s1 + 0.06)
-        rr = max(rr, sys_int + s2 + _MIN_DIASTOLE_S)
+        rr = max(rr, sys_int + s2 + config.min_diastole_s)
         beats.append({"on": t, "s1": s1, "s2on": t + sys_int, "s2": s2, "split": split, "rr": rr})
         t += rr
 
@@ -358,6 +537,30 @@ def synthesize_recording(config: SynthPCGConfig, index: int) -> PCGRecording:
                 events.append(AbnormalEvent(max(a, 0.0), min(z, n / sr), kind, DIASTOLE))
         params.update(s3_gain=gain)
 
+    # Physiological S3 / S4 (shifts; not lesions: no events, the label stays).
+    extra = []
+    if kind != "s3_gallop" and config.s3_fraction > 0 and xrng.random() < config.s3_fraction:
+        extra.append("s3")
+    if config.s4_fraction > 0 and xrng.random() < config.s4_fraction:
+        extra.append("s4")
+    for sound in extra:
+        lo, hi = _PHYS_S3_GAIN if sound == "s3" else _PHYS_S4_GAIN
+        gain = xrng.uniform(lo, hi)  # re the S1 chirp's peak, as the lesion's S3
+        freqs = (xrng.uniform(35, 55), xrng.uniform(20, 30))
+        for b in beats:
+            s2_end, nxt = b["s2on"] + b["s2"], b["on"] + b["rr"]
+            length = xrng.uniform(0.04, 0.06)
+            if sound == "s3":
+                a = max(b["s2on"] + xrng.uniform(0.12, 0.2), s2_end + 0.02)
+            else:
+                a = nxt - xrng.uniform(0.02, 0.05) - length
+            if a < s2_end + 0.02 or a + length > nxt - 0.015:
+                continue  # no room in this diastole (fast beats)
+            ia = int(round(a * sr))
+            m = int(round(length * sr))
+            _add(heart, ia, gain * xrng.uniform(0.85, 1.15) * _chirp_sound(m, sr, *freqs, xrng))
+        params[f"physiological_{sound}"] = 1.0
+
     # Noise: background at the drawn SNR, then artefacts relative to the heart sounds.
     snr = rng.uniform(*config.snr_db)
     heart_rms = np.sqrt(np.mean(heart**2))
@@ -385,6 +588,25 @@ def synthesize_recording(config: SynthPCGConfig, index: int) -> PCGRecording:
             for k in range(1, 6)
         )
         noise += rng.uniform(0.02, 0.1) * s1_rms * hum
+    if config.friction_per_s > 0:  # shifts: more rubbing of the chest piece
+        for _ in range(int(xrng.poisson(config.friction_per_s * duration))):
+            m = int(xrng.uniform(0.05, 0.4) * sr)
+            if m >= n:
+                continue
+            level = xrng.uniform(*_FRICTION_LEVEL) * s1_rms
+            _add(noise, int(xrng.integers(0, n - m)), level * _friction_burst(m, sr, xrng))
+    if config.speech_fraction > 0 and xrng.random() < config.speech_fraction:
+        noise += xrng.uniform(*_SPEECH_LEVEL) * s1_rms * _speech_like(n, sr, xrng)
+        params["speech"] = 1.0
+    stethoscope = config.stethoscope
+    if stethoscope == "mixed":
+        stethoscope = "bell" if xrng.random() < 0.5 else "diaphragm"
+    if stethoscope != "flat":
+        f = np.fft.rfftfreq(2 * n, 1.0 / sr)
+        gain, p = _stethoscope_gain(f, stethoscope, xrng)
+        heart, noise = _filter(heart, sr, gain, f), _filter(noise, sr, gain, f)
+        params.update({f"stethoscope_{k}": v for k, v in p.items()})
+        params["stethoscope_diaphragm"] = float(stethoscope == "diaphragm")
     params["snr_db"] = snr
 
     scale = rng.uniform(0.3, 0.9) / np.max(np.abs(heart + noise))
@@ -428,11 +650,21 @@ def write_recording(rec: PCGRecording, root: Path) -> None:
     (folder / f"{rec.name}.events.tsv").write_text("".join(r + "\n" for r in ev))
 
 
+def _config_fields(config: SynthPCGConfig) -> dict:
+    """``asdict(config)`` less the shift fields left at their defaults: the data of such
+    a config are those of earlier versions, and so are its cache key and description."""
+    return {
+        k: v
+        for k, v in asdict(config).items()
+        if k not in SHIFT_DEFAULTS or k in config.shifted_fields()
+    }
+
+
 def _describe(config: SynthPCGConfig) -> dict:
     return {
         "generator": "interp_models.data.synth_pcg",
         "version": GENERATOR_VERSION,
-        "config": asdict(config),
+        "config": _config_fields(config),
         "abnormal_kinds": {k: {"state": KIND_STATE[k]} for k in ABNORMAL_KINDS},
         "states": {"1": "S1", "2": "systole", "3": "S2", "4": "diastole"},
     }
@@ -454,8 +686,9 @@ def generate_pcg(config: SynthPCGConfig, root: Path) -> Path:
 
 
 def cache_key(config: SynthPCGConfig) -> str:
-    """Cache key of ``config`` under the current ``GENERATOR_VERSION``."""
-    return generator_key(config, GENERATOR_VERSION)
+    """Cache key of ``config`` under the current ``GENERATOR_VERSION`` (shift fields at
+    their defaults left out, so the default data keep their key)."""
+    return params_key({**_config_fields(config), "generator_version": GENERATOR_VERSION})
 
 
 def ensure_pcg(config: SynthPCGConfig, cache_dir: Path | None = None) -> Path:

@@ -142,6 +142,36 @@ def wavelet_detail(x: np.ndarray, level: int = 3, n_vanishing: int = 10) -> np.n
     return signal.oaconvolve(np.asarray(x, dtype=np.float64), filt, mode="same")
 
 
+def random_response(
+    x: np.ndarray,
+    sr: float,
+    rng: np.random.Generator,
+    tilt_db_per_octave: float = 4.0,
+    highpass_hz: tuple[float, float] = (10.0, 150.0),
+    resonance_hz: tuple[float, float] = (40.0, 400.0),
+    resonance_db: float = 10.0,
+) -> np.ndarray:
+    """``x`` through a random zero-phase frequency response, as another chest piece or
+    microphone would colour it (training augmentation; timings are unchanged).
+
+    The response: a spectral tilt drawn from +/- ``tilt_db_per_octave`` (around 100 Hz),
+    a 2nd-order Butterworth high-pass with its corner log-uniform in ``highpass_hz``, and
+    a resonance (Q 0.7-2) log-uniform in ``resonance_hz`` of -``resonance_db`` / 2 to
+    +``resonance_db``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n_fft = 2 * x.size
+    f = np.maximum(np.fft.rfftfreq(n_fft, 1.0 / sr), 1e-3)
+    tilt = rng.uniform(-tilt_db_per_octave, tilt_db_per_octave)
+    fc = np.exp(rng.uniform(*np.log(highpass_hz)))
+    fr = np.exp(rng.uniform(*np.log(resonance_hz)))
+    q, peak_db = rng.uniform(0.7, 2.0), rng.uniform(-resonance_db / 2, resonance_db)
+    gain = 10 ** (tilt * np.log2(f / 100.0) / 20)
+    gain *= (f / fc) ** 2 / np.sqrt(1 + (f / fc) ** 4)
+    gain *= 1 + (10 ** (peak_db / 20) - 1) / (1 + q**2 * (f / fr - fr / f) ** 2)
+    return np.fft.irfft(np.fft.rfft(x, n_fft) * gain, n_fft)[: x.size]
+
+
 def to_frames(env: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
     """Anti-aliased decimation of an envelope by ``hop``, sampled at frame centres.
 
