@@ -91,7 +91,7 @@ from evaluate.reporting.skeleton import (
 )
 from interp_models.audio.io import write_audio
 from interp_models.blackbox.cnn import SpectrogramCNN
-from interp_models.data.synth_music import SynthMusicConfig, synthesize_clip
+from interp_models.data.synth_music import SHIFT_FIELDS, SynthMusicConfig, synthesize_clip
 from interp_models.emotion.models import A2E, MidLevelEmotionModel
 
 __all__ = [
@@ -127,13 +127,7 @@ DATA_KEYS = (
     "emotion_noise",
     "annotation_noise",
     "nuisance_scale",
-    "tempo_ranges",
-    "instruments",
-    "bass_instrument",
-    "pad_instrument",
-    "transpose_ranges",
-    "reverb_seconds",
-    "reverb_wet",
+    *SHIFT_FIELDS,
     "sample_rate",
     "clip_seconds",
     "train_folds",

@@ -271,7 +271,7 @@ def _ranges(name: str, value) -> tuple[tuple[float, float], ...]:
 
 #: Fields added for shifted test sets: left out of the cache key and ``generator.json`` at
 #: their defaults, so data generated before they existed keeps its key and its files.
-_SHIFT_FIELDS = (
+SHIFT_FIELDS = (
     "tempo_ranges",
     "instruments",
     "bass_instrument",
@@ -286,7 +286,7 @@ def config_dict(config: SynthMusicConfig) -> dict:
     """``asdict(config)`` without the shift options that are at their defaults."""
     defaults = {f.name: f.default for f in fields(SynthMusicConfig)}
     out = asdict(config)
-    for name in _SHIFT_FIELDS:
+    for name in SHIFT_FIELDS:
         if out[name] == defaults[name]:
             del out[name]
     return out
