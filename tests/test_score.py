@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import test_emotion_cli
 from conftest import ROOT, TINY_DATA
 
 from evaluate import report
@@ -44,17 +45,7 @@ HEART_TINY = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
 ]
-EMOTION_TINY = [
-    "config=midlevel_emotion",
-    "data.num_clips=40",
-    "data.clip_seconds=2.0",
-    "data.batch_size=8",
-    "model.net.channels=[4,8]",
-    "trainer.max_epochs=2",
-    "logger=csv",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-]
+EMOTION_TINY = ["config=midlevel_emotion", *test_emotion_cli.TINY]
 BLACKBOX_TINY = [*TINY_DATA, "config=blackbox_events", "trainer.max_epochs=2", "logger=csv"]
 #: each family's test figures in metrics.json: paths to dicts of numbers
 TEST_KEYS = {
