@@ -27,6 +27,7 @@ from interp_models.families import current_name, family_of
 from interp_models.heart.model import SegmentationAwareNet
 from interp_models.nmf.interpreter import NMFInterpreter
 from tests.helpers import assert_same_state, state_under
+from train import score
 
 FIXTURES = ROOT / "tests" / "fixtures" / "old_runs"
 INPUTS = FIXTURES / "inputs"
@@ -149,3 +150,28 @@ def test_fit_takes_the_old_runs_classifier(old_run, run_fit, tmp_path):
     assert m["classifier"] == {"checkpoint": str(ckpt)}
     frozen = state_under(run_dir / "checkpoints" / "last.ckpt", "model.classifier.")
     assert_same_state(state_under(ckpt, "net."), frozen)
+
+
+#: the test figures of each old run's metrics.json that ``train.score`` must reproduce
+SCORED = {
+    "nmf_interpreter": [("classifier", "test"), ("interpreter", "test"), ("explanations", "test")],
+    "heart_segmentation": [("segmenter", "test"), ("classifier", "test"), ("explanations", "test")],
+    "midlevel_emotion": [("test",), ("training", "test")],
+}
+
+
+@pytest.mark.parametrize("old_run", sorted(FAMILY), indirect=True)
+def test_old_run_scored_on_its_own_test_fold_gives_its_test_figures(old_run, cache_dir):
+    """``python -m train.score`` reads a run written before the family packages (old
+    pipeline and DataModule names) and reproduces its test figures key for key."""
+    cfg = yaml.safe_load((old_run / "config.yaml").read_text())
+    cfg["paths"]["cache_dir"] = str(cache_dir)  # its data is regenerated here, not in /tmp
+    (old_run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    scored = json.loads(score.main([f"run={old_run}", "split=test"]).read_text())
+    ran = json.loads((old_run / "metrics.json").read_text())
+    for path in SCORED[old_run.name]:
+        expected, got = ran, scored
+        for key in path:
+            expected, got = expected[key], got[key]
+        numbers = {k: v for k, v in expected.items() if isinstance(v, int | float)}
+        assert {k: got[k] for k in numbers} == pytest.approx(numbers, abs=1e-5), path
