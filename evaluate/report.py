@@ -52,7 +52,7 @@ OPTIONS = (
 
 
 def _parse(argv: list[str]) -> dict[str, Any]:
-    argv, overrides = OtherData.from_argv(argv)
+    argv, overrides = OtherData.split_argv(argv)
     opts = parse_options(argv, OPTIONS, USAGE)
     other = opts["data"] is not None or overrides
     opts["data"] = OtherData(opts["data"], overrides, opts["split"]) if other else None

@@ -146,8 +146,8 @@ class OtherData:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     split: str = "all"
 
-    @classmethod
-    def from_argv(cls, argv: list[str]) -> tuple[list[str], dict[str, Any]]:
+    @staticmethod
+    def split_argv(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
         """``data.<key>=<value>`` arguments apart (values parsed as YAML) from the rest."""
         rest, overrides = [], {}
         for arg in argv:
@@ -178,8 +178,9 @@ class OtherData:
         own = dict(run_cfg["data"])
         seed = int(run_cfg.get("seed", 0))
         section = OmegaConf.create(preset_section(self.preset, seed) if self.preset else own)
+        trained_on = OmegaConf.create(own)
         for key, value in self.overrides.items():
-            trained = OmegaConf.select(OmegaConf.create(own), key)
+            trained = OmegaConf.select(trained_on, key)
             if key.split(".")[0] in FRONT_END and trained != value:
                 raise ValueError(
                     f"data.{key}: the model's input is the run's own ({trained!r}); "

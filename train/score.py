@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from evaluate.cli_args import RUN, Option, choice, parse_options
 from evaluate.cli_errors import UsageError, run_cli
+from evaluate.reporting.skeleton import jsonable
 from evaluate.runs import OtherData, find_run_dir
 from interp_models.families import family_of, hook
 from train.datamodules import build_datamodule
@@ -60,7 +60,7 @@ OPTIONS = (
 
 def score(argv: list[str]) -> Path:
     """Parse ``argv``, score the run, write its ``metrics.json``; returns that file."""
-    argv, overrides = OtherData.from_argv(argv)
+    argv, overrides = OtherData.split_argv(argv)
     opts = parse_options(argv, OPTIONS, USAGE)
     other = OtherData(opts["data"], overrides, opts["split"])
     run_dir = find_run_dir(opts["run"])
@@ -94,7 +94,7 @@ def score(argv: list[str]) -> Path:
         "scored": datetime.now().isoformat(timespec="seconds"),
     }
     path = out_dir / "metrics.json"
-    path.write_text(json.dumps(result, indent=2, default=_jsonable) + "\n")
+    path.write_text(json.dumps(jsonable(result), indent=2) + "\n")
     print(f"{run_dir.name} on {name} ({len(dm.split_indices['test'])} items): {summary(figures)}")
     print(f"  scores: {path}", flush=True)
     return path
@@ -124,16 +124,6 @@ def summary(figures: dict[str, Any]) -> str:
         ]
         parts.append(f"{stage}: " + ", ".join(keep[:4]))
     return "; ".join(parts)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, DictConfig):
-        return OmegaConf.to_container(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -138,14 +138,10 @@ def _check_segments(dm) -> None:
 
 
 def score_segmenter_by_rate(dm: HeartDataModule, states: list[np.ndarray], split: str) -> dict:
-    """``score_segmenter`` per heart-rate band (rates from the annotations); empty bands
-    have ``null`` figures."""
+    """``score_segmenter`` per heart-rate band (rates from the annotations; an empty band's
+    figures are NaN, written as ``null``)."""
     idx = [int(j) for j in dm.split_indices[split] if dm.ground_truth[j] is not None]
-    bands = sound_detection_by_rate(((dm.ground_truth[j], states[j]) for j in idx), FRAME_RATE)
-    return {
-        band: {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in d.items()}
-        for band, d in bands.items()
-    }
+    return sound_detection_by_rate(((dm.ground_truth[j], states[j]) for j in idx), FRAME_RATE)
 
 
 def run(cfg: DictConfig, run_dir: Path, dm: HeartDataModule, callbacks) -> dict[str, Any]:
