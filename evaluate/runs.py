@@ -21,7 +21,7 @@ from torch import nn
 from interp_models.audio.features import build_frontend
 from interp_models.config import construct
 from interp_models.data.splits import SplitData
-from interp_models.families import DEFAULT_DATA, current_name, data_kind
+from interp_models.families import DEFAULT_DATA, FAMILIES, current_name, data_kind
 from interp_models.nmf.dictionary import Dictionary
 from interp_models.nmf.interpreter import NMFInterpreter
 
@@ -94,7 +94,7 @@ def load_run(path: str | Path, device: str = "cpu") -> LoadedRun:
     net = instantiate(cfg["model"]["net"], n_outputs=n_outputs)
     if cfg["pipeline"] == "supervised":
         ckpt_file, prefix, model = metrics["best_checkpoint"], "net.", net
-    elif cfg["pipeline"] in ("nmf_posthoc", "nmf_joint"):
+    elif cfg["pipeline"] in FAMILIES["nmf"].pipelines:
         icfg = cfg["interpreter"]
         dictionary = Dictionary.load(run_dir / "dictionary.npz")
         model = NMFInterpreter(
@@ -105,6 +105,7 @@ def load_run(path: str | Path, device: str = "cpu") -> LoadedRun:
             dictionary.is_noise,
             branch_channels=icfg["branch_channels"],
             hidden=icfg["hidden"],
+            relevance=icfg.get("relevance", "global"),
         )
         ckpt_file, prefix = metrics["interpreter"]["best_checkpoint"], "model."
     else:

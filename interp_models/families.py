@@ -64,7 +64,7 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             "nmf",
-            ("nmf_posthoc", "nmf_joint"),
+            ("nmf_posthoc", "nmf_joint", "nmf_faithful"),
             "train.nmf.pipeline:run_nmf",
             score="train.nmf.pipeline:score",
             explain="evaluate.nmf.explain:main",

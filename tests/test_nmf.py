@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from evaluate.nmf.scoring import class_probs, random_components
+from evaluate.masking import masked_probs
+from evaluate.nmf.scoring import random_components
 from interp_models.audio.features import Log1pSpectrogram, LogMel
 from interp_models.blackbox.cnn import SpectrogramCNN
 from interp_models.nmf.dictionary import Dictionary, DictionarySettings, learn_dictionary
@@ -119,7 +120,7 @@ def test_masking_through_the_shared_stft_reaches_the_classifier_unchanged():
     ).eval()
     spec, x = stft(wave), logmel(wave)
     with torch.no_grad():
-        kept = class_probs(model, logmel, spec, torch.ones_like(spec))
+        kept = masked_probs(model.classifier, logmel, spec, torch.ones_like(spec))
         direct = torch.softmax(model.classifier(x), dim=1)
     assert torch.allclose(kept, direct, atol=1e-4)  # keep-everything == the original input
 

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from evaluate.masking import stft_to_mel
 from evaluate.metrics import (
     complexity,
     curve_auc,
@@ -72,6 +73,7 @@ from evaluate.reporting.skeleton import (
 from evaluate.runs import LoadedRun, OtherData, load_run, open_data
 from interp_models.audio.io import write_audio
 from interp_models.data.clips import EventClips
+from interp_models.families import FAMILIES
 
 __all__ = ["DEFAULT_METHODS", "METRICS", "NMFReport", "evaluate_run", "report"]
 
@@ -135,18 +137,6 @@ def _run_data(run: LoadedRun, data: OtherData | None = None) -> EventClips:
     if dm.class_names != run.class_names:
         raise ValueError(f"{run.run_dir}: data classes {dm.class_names} != run {run.class_names}")
     return dm
-
-
-def stft_to_mel(relevance: torch.Tensor, mel_fb: torch.Tensor) -> torch.Tensor:
-    """Relevance (B, F, T) on STFT bins -> (B, M, T) on mel bands, mass-preserving.
-
-    Bin ``f`` gives band ``m`` the share ``fb[m, f] / sum_m' fb[m', f]`` of its relevance;
-    bins no band covers (outside ``f_min .. f_max``) are dropped.
-    """
-    fb = mel_fb.to(relevance)
-    cover = fb.sum(dim=0, keepdim=True)
-    share = torch.where(cover > 0, fb / cover.clamp_min(1e-20), 0.0)
-    return torch.einsum("mf,bft->bmt", share, relevance)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -246,7 +236,7 @@ def evaluate_run(
     score them alike."""
     run = load_run(run_dir)
     pipeline = run.config["pipeline"]
-    if pipeline not in ("nmf_posthoc", "nmf_joint"):
+    if pipeline not in FAMILIES["nmf"].pipelines:
         raise ValueError(f"{run.run_dir}: pipeline {pipeline!r} is not an NMF-interpreter run")
     model = run.model
     classifier = model.classifier.eval()

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from evaluate.masking import masked_probs
 from evaluate.metrics import (
     faithfulness_ff,
     hoyer_sparsity,
@@ -44,12 +45,6 @@ def random_components(relevant: torch.Tensor, is_noise: torch.Tensor, gen: torch
         pick = candidates[torch.randperm(len(candidates), generator=gen)[: int(n)]]
         out[i, pick.to(out.device)] = True
     return out
-
-
-def class_probs(model: NMFInterpreter, logmel, spec: torch.Tensor, keep: torch.Tensor):
-    """Classifier probabilities for ``log1p|X|`` scaled by ``keep`` in [0, 1] per bin."""
-    magnitude = torch.expm1(keep * spec)
-    return torch.softmax(model.classifier(logmel.from_power(magnitude.square())), dim=1)
 
 
 LOCALIZATION_METRICS = (
@@ -96,6 +91,61 @@ def event_truths(dm, rows: np.ndarray, freqs: np.ndarray, times: np.ndarray):
     )
 
 
+def _split_batches(dm, split: str, batch_size: int, device):
+    """``(x, spec, y, truth)`` per batch of ``split``; ``truth`` is (event mask, event box)
+    on the STFT grid, or None for the whole split when any clip lacks a mask: a mean over
+    the masked clips only would describe another subset."""
+    stft = dm.frontends["spec"]
+    rows_all = dm.split_indices[split]
+    n_frames = dm.features["spec"].shape[-1]
+    freqs, times = stft.frequencies().cpu().numpy(), stft.frame_times(n_frames).cpu().numpy()
+    missing = clips_without_mask(dm, split)
+    if missing:
+        log.info(
+            "%s: %d of %d clips have no ground-truth event mask; localization not scored",
+            split,
+            missing,
+            len(rows_all),
+        )
+    for start in range(0, len(rows_all), batch_size):
+        rows = rows_all[start : start + batch_size]
+        truth = None if missing else event_truths(dm, rows, freqs, times)
+        yield (
+            dm.features["x"][rows].to(device),
+            dm.features["spec"][rows].to(device),
+            dm.targets[rows].to(device),
+            None if truth is None else tuple(t.to(device) for t in truth),
+        )
+
+
+def mask_scores(
+    classifier, logmel, spec: torch.Tensor, mask: torch.Tensor, p_full: torch.Tensor, truth
+) -> dict[str, torch.Tensor]:
+    """Per-clip scores of a mask explanation ``mask`` (B, F, T) on ``log1p|X|`` (``spec``).
+
+    L-MAC's AI / AD / AG / Fid-In on the masked-in input and FF on the masked-out one
+    (``evaluate.masking``), and, given ``truth`` (event mask, event box), localization of
+    what the mask keeps, ``M * log1p|X|`` (``mass_inside``, ``mass_inside_box``), next to
+    the input's own share (``input_mass_inside*``); ``mask_mass_inside`` scores the mask
+    alone, ``energy_inside`` the masked-in linear energy, ``iou`` the mask >= 0.5.
+    """
+    values = lmac_metrics(
+        p_full,
+        masked_probs(classifier, logmel, spec, mask),
+        masked_probs(classifier, logmel, spec, 1 - mask),
+    )
+    values["area"] = mask.mean(dim=(1, 2))
+    if truth is not None:
+        kept = mask * spec  # what the explanation keeps of log1p|X| (figure panel b)
+        for name, region in zip(("", "_box"), truth, strict=True):
+            values[f"mass_inside{name}"] = relevance_mass_inside(kept, region)
+            values[f"input_mass_inside{name}"] = relevance_mass_inside(spec, region)
+        values["mask_mass_inside"] = relevance_mass_inside(mask, truth[0])
+        values["energy_inside"] = relevance_mass_inside(torch.expm1(kept).square(), truth[0])
+        values["iou"] = mask_iou(mask, truth[0], threshold=0.5)
+    return values
+
+
 @torch.no_grad()
 def evaluate_split(
     model: NMFInterpreter,
@@ -107,47 +157,24 @@ def evaluate_split(
 ) -> dict[str, float]:
     """Explanation metrics of ``split``: fidelity, L-MAC faithfulness, localization, NMF fit.
 
-    Localization scores the explanation's relevance map, the masked-in ``M * log1p|X|``
-    that the figure shows and the listenable explanation plays, against the event's
-    ground-truth mask (``mass_inside``) and its bounding box (``mass_inside_box``), next to
-    the same share for the unmasked input (``input_mass_inside*``: what an explanation
-    that keeps everything would score). ``mask_mass_inside`` scores the ratio mask M alone,
-    which is large wherever the relevant components dominate even a near-silent bin;
-    ``energy_inside`` the linear-magnitude energy of the masked-in spectrogram. A split
-    with any clip lacking a mask (real datasets have none) gets no localization metric.
+    Faithfulness and localization are ``mask_scores`` of the explanation's mask; the
+    control ``FF_random`` removes as many random components as the explanation keeps. A
+    split with any clip lacking a ground-truth mask (real datasets have none) gets no
+    localization metric.
     """
     device = model.W.device
-    logmel, stft = dm.frontends["x"].to(device), dm.frontends["spec"]
-    rows_all = dm.split_indices[split]
-    n_frames = dm.features["spec"].shape[-1]
-    freqs, times = stft.frequencies().cpu().numpy(), stft.frame_times(n_frames).cpu().numpy()
+    logmel = dm.frontends["x"].to(device)
     gen = torch.Generator().manual_seed(seed)
-    # All or nothing: a mean over the masked clips only would describe another subset.
-    missing = clips_without_mask(dm, split)
-    if missing:
-        log.info(
-            "%s: %d of %d clips have no ground-truth event mask; localization not scored",
-            split,
-            missing,
-            len(rows_all),
-        )
     per_clip: dict[str, list[float]] = defaultdict(list)
-    for start in range(0, len(rows_all), batch_size):
-        rows = rows_all[start : start + batch_size]
-        x = dm.features["x"][rows].to(device)
-        spec = dm.features["spec"][rows].to(device)
-        y = dm.targets[rows].to(device)
+    for x, spec, y, truth in _split_batches(dm, split, batch_size, device):
         e = model.explain(x, threshold=threshold)
         H, mask, relevant = e.maps["H"], e.maps["mask"], e.maps["relevant"]
         clf_logits, logits = e.maps["clf_logits"], e.maps["logits"]
         p_full = torch.softmax(clf_logits, dim=1)
-        values = lmac_metrics(
-            p_full,
-            class_probs(model, logmel, spec, mask),
-            class_probs(model, logmel, spec, 1 - mask),
-        )
+        values = mask_scores(model.classifier, logmel, spec, mask, p_full, truth)
         control = model.component_mask(H, random_components(relevant, model.is_noise, gen))
-        values["FF_random"] = faithfulness_ff(p_full, class_probs(model, logmel, spec, 1 - control))
+        p_control = masked_probs(model.classifier, logmel, spec, 1 - control)
+        values["FF_random"] = faithfulness_ff(p_full, p_control)
         values["fidelity_top1"] = topk_agreement(logits, clf_logits, 1)
         values["fidelity_top3"] = topk_agreement(logits, clf_logits, min(3, logits.shape[1]))
         values["clf_acc"] = (clf_logits.argmax(1) == y).float()
@@ -157,18 +184,24 @@ def evaluate_split(
         values["h_hoyer"] = hoyer_sparsity(H)
         values["h_l1"] = H.abs().mean(dim=(1, 2))
         values["n_relevant"] = relevant.sum(dim=1).float()
-        truth = None if missing else event_truths(dm, rows, freqs, times)
-        if truth is not None:
-            kept = mask * spec  # what the explanation keeps of log1p|X| (figure panel b)
-            for name, region in zip(("", "_box"), truth, strict=True):
-                region = region.to(device)
-                values[f"mass_inside{name}"] = relevance_mass_inside(kept, region)
-                values[f"input_mass_inside{name}"] = relevance_mass_inside(spec, region)
-            values["mask_mass_inside"] = relevance_mass_inside(mask, truth[0].to(device))
-            values["energy_inside"] = relevance_mass_inside(
-                torch.expm1(kept).square(), truth[0].to(device)
-            )
-            values["iou"] = mask_iou(mask, truth[0].to(device), threshold=0.5)
+        for key, v in values.items():
+            per_clip[key].extend(v.float().cpu().tolist())
+    return summarise(per_clip)
+
+
+@torch.no_grad()
+def evaluate_masker_split(masker, dm, split: str, batch_size: int = 32) -> dict[str, float]:
+    """``mask_scores`` of a learned masker (``evaluate.posthoc.lmac.LMAC``) on ``split``,
+    explaining the classifier's prediction, as ``evaluate_split`` scores the interpreter."""
+    device = next(masker.parameters()).device
+    logmel = dm.frontends["x"].to(device)
+    per_clip: dict[str, list[float]] = defaultdict(list)
+    for x, spec, y, truth in _split_batches(dm, split, batch_size, device):
+        mask, logits = masker(x)
+        values = mask_scores(
+            masker.classifier, logmel, spec, mask, torch.softmax(logits, dim=1), truth
+        )
+        values["clf_acc"] = (logits.argmax(1) == y).float()
         for key, v in values.items():
             per_clip[key].extend(v.float().cpu().tolist())
     return summarise(per_clip)

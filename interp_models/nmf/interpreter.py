@@ -107,8 +107,15 @@ class AttentionPool(nn.Module):
         super().__init__()
         self.score = nn.Conv1d(n_components, n_components, 1, groups=n_components)
 
+    def weights(self, H: torch.Tensor) -> torch.Tensor:
+        """a_kt, softmax over time per component: (B, K, T)."""
+        return torch.softmax(self.score(H), dim=-1)
+
     def forward(self, H: torch.Tensor) -> torch.Tensor:
-        return (torch.softmax(self.score(H), dim=-1) * H).sum(dim=-1)
+        return (self.weights(H) * H).sum(dim=-1)
+
+
+RELEVANCE = ("global", "time")
 
 
 @dataclass
@@ -117,6 +124,7 @@ class InterpreterOutput:
     logits: torch.Tensor  # (B, C) the interpreter head's
     H: torch.Tensor  # (B, K, T) activations
     z: torch.Tensor  # (B, K) pooled activations
+    attention: torch.Tensor  # (B, K, T) pooling weights a_kt, z_k = sum_t a_kt h_kt
 
 
 class NMFInterpreter(nn.Module):
@@ -129,6 +137,10 @@ class NMFInterpreter(nn.Module):
     W : (freq, K) non-negative dictionary over the STFT bins of ``log1p |X|``; frozen.
     n_classes : classifier outputs.
     is_noise : (K,) bool, components never reported as relevant.
+    relevance : ``"global"``: one relevance per component, r_k = z_k theta_{c,k} / max
+        (Parekh et al. 2022); ``"time"``: one per component and frame, the head's own
+        evidence e_kt = theta_{c,k} a_kt h_kt, whose sum over k and t is exactly the head's
+        logit for c (see ``evidence``). The faithful regime trains with ``"time"``.
     """
 
     def __init__(
@@ -140,8 +152,14 @@ class NMFInterpreter(nn.Module):
         is_noise: torch.Tensor | None = None,
         branch_channels: int = 64,
         hidden: int = 256,
+        relevance: str = "global",
     ):
         super().__init__()
+        if relevance not in RELEVANCE:
+            raise ValueError(
+                f"interpreter.relevance: expected one of {RELEVANCE}, got {relevance!r}"
+            )
+        self.relevance_mode = relevance
         self.classifier = classifier
         self.taps = LayerTaps(classifier, layers)
         k = W.shape[1]
@@ -159,8 +177,9 @@ class NMFInterpreter(nn.Module):
     def forward(self, x: torch.Tensor) -> InterpreterOutput:
         clf_logits = self.classifier(x)
         H = self.psi(self.taps.collect(), n_frames=x.shape[-1])
-        z = self.pool(H)
-        return InterpreterOutput(clf_logits, self.theta(z), H, z)
+        a = self.pool.weights(H)
+        z = (a * H).sum(dim=-1)
+        return InterpreterOutput(clf_logits, self.theta(z), H, z, a)
 
     def reconstruct(self, H: torch.Tensor) -> torch.Tensor:
         """W H: (B, freq, T) estimate of ``log1p |X|``."""
@@ -172,10 +191,54 @@ class NMFInterpreter(nn.Module):
         top = evidence.amax(dim=1, keepdim=True)
         return evidence / torch.where(top > 0, top, torch.ones_like(top))
 
+    def evidence(self, out: InterpreterOutput, target: torch.Tensor) -> torch.Tensor:
+        """e_kt = theta_{c,k} a_kt h_kt (B, K, T) for class ``target`` (B,).
+
+        Under attention pooling the head's logit is ``sum_k theta_{c,k} sum_t a_kt h_kt``,
+        so ``e.sum((1, 2))`` is exactly the head's logit for c: the explanation in time is
+        the model's own computation, not an approximation of it.
+        """
+        return self.theta.weight[target].unsqueeze(-1) * out.attention * out.H
+
+    def time_relevance(self, e: torch.Tensor, threshold: float) -> torch.Tensor:
+        """rho_kt = clamp(relu(e_kt) / (threshold * max_{k,t} relu(e_kt)), 0, 1).
+
+        A (component, frame) is fully kept once its evidence reaches ``threshold`` times the
+        clip's largest, partly below (linearly, so a trained mask has a gradient); noise
+        components never are.
+        """
+        pos = e.clamp(min=0) * (~self.is_noise).to(e.dtype)[None, :, None]
+        top = pos.amax(dim=(1, 2), keepdim=True)
+        return (pos / (threshold * top).clamp_min(1e-12)).clamp(max=1)
+
     def component_mask(self, H: torch.Tensor, selected: torch.Tensor, eps: float = 1e-6):
-        """M = sum_{k selected} w_k h_k / (W H + eps), in [0, 1]: (B, freq, T)."""
-        part = torch.einsum("fk,bkt->bft", self.W, H * selected.unsqueeze(-1).to(H.dtype))
+        """M = sum_k s_k w_k h_k / (W H + eps), in [0, 1]: (B, freq, T).
+
+        ``selected`` weighs components, (B, K) (bool: the relevant ones) or per frame
+        (B, K, T) (``time_relevance``).
+        """
+        weights = selected.to(H.dtype)
+        weights = weights.unsqueeze(-1) if weights.dim() == 2 else weights
+        part = torch.einsum("fk,bkt->bft", self.W, H * weights)
         return (part / (self.reconstruct(H) + eps)).clamp(0, 1)
+
+    def explanation_mask(
+        self, out: InterpreterOutput, target: torch.Tensor, threshold: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(attribution (B, K), relevant (B, K) bool, mask (B, freq, T)) for ``target``.
+
+        ``"global"``: r_k and the mask of the components with r_k > threshold (noise
+        components excluded); ``"time"``: the component totals sum_t e_kt (they sum to the
+        head's logit), the components kept fully at some frame, and the mask weighted by
+        rho_kt frame by frame. The faithful regime trains on exactly this mask.
+        """
+        if self.relevance_mode == "time":
+            e = self.evidence(out, target)
+            rho = self.time_relevance(e, threshold)
+            return e.sum(dim=-1), rho.amax(dim=-1) >= 1.0, self.component_mask(out.H, rho)
+        rel = self.relevance(out.z, target)
+        relevant = (rel > threshold) & ~self.is_noise
+        return rel, relevant, self.component_mask(out.H, relevant)
 
     @torch.no_grad()
     def explain(
@@ -195,7 +258,8 @@ class NMFInterpreter(nn.Module):
         target : class per clip (or one for all), as for a post-hoc method on
             ``classifier``; default: the classifier's prediction.
         threshold : a component is relevant when its relevance r_k exceeds it (noise
-            components never are).
+            components never are); with ``relevance="time"``, the share of the clip's
+            largest evidence from which a (component, frame) is kept fully.
         spec : (B, freq, T) ``log1p |X|`` of the clips on the dictionary's STFT grid; the
             relevance map is ``mask * spec`` (what the listenable explanation keeps).
             Default: the model's own reconstruction ``W H`` stands in for it.
@@ -205,7 +269,8 @@ class NMFInterpreter(nn.Module):
 
         Returns
         -------
-        ``Explanation`` over ``"components"``: ``attribution`` (B, K) relevance r_k;
+        ``Explanation`` over ``"components"``: ``attribution`` (B, K) relevance r_k
+        (``"time"``: sum_t e_kt, which sums over k to the head's logit for the target);
         ``relevance`` (B, freq, T) ``mask * spec`` on ``grid`` (name ``"stft"``); maps
         ``mask`` (B, freq, T), the time-frequency mask of the relevant components,
         ``relevant`` (B, K), ``H`` (B, K, T), and the logits of the interpreter head
@@ -216,9 +281,7 @@ class NMFInterpreter(nn.Module):
         if target is None:
             target = out.clf_logits.argmax(dim=1)
         target = torch.as_tensor(target, device=inputs.device).long().expand(len(inputs)).clone()
-        rel = self.relevance(out.z, target)
-        relevant = (rel > threshold) & ~self.is_noise
-        mask = self.component_mask(out.H, relevant)
+        rel, relevant, mask = self.explanation_mask(out, target, threshold)
         spec = self.reconstruct(out.H) if spec is None else spec.to(mask)
         if spec.shape != mask.shape:
             raise ValueError(f"spec {tuple(spec.shape)} must be (B, freq, T) {tuple(mask.shape)}")

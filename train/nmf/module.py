@@ -11,9 +11,10 @@ from torchmetrics import MeanMetric
 
 from evaluate.metrics.agreement import reconstruction_error
 from interp_models.nmf.interpreter import NMFInterpreter
+from train.masking import mask_objective
 from train.modules import EpochMetricsSteps
 
-REGIMES = ("posthoc", "joint")
+REGIMES = ("posthoc", "joint", "faithful")
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
@@ -29,7 +30,14 @@ class NMFInterpreterModule(EpochMetricsSteps):
     + sparsity * mean|H|`` (Parekh et al. 2022). ``joint`` (by design, arXiv 2305.07132):
     classifier and interpreter train together, the interpreter head is the model's
     prediction, so cross-entropy to the labels on it (and, weighted by ``classifier``, on
-    the classifier head that feeds it) joins the loss.
+    the classifier head that feeds it) joins the loss. ``faithful`` (this package's third
+    regime): the classifier is frozen as post-hoc, and the interpreter's own explanation
+    mask (``NMFInterpreter.explanation_mask``, time-resolved with ``relevance="time"``) is
+    trained with L-MAC's masked-in / masked-out objective (``train.masking``, weights
+    ``mask_in``, ``mask_out``, ``mask_area``) on top of the L2I loss: the classifier on the
+    kept share of ``log1p|X|`` must keep its prediction, on the rest lose it, with as
+    little kept as possible. Its epoch is chosen on the validation loss (``mode="min"``),
+    the objective itself, as L-MAC's recipe does.
 
     Logged per stage: ``fidelity_top1`` / ``fidelity_top3`` (agreement with the
     classifier's prediction, never the label), ``acc`` (interpreter head vs label),
@@ -52,6 +60,11 @@ class NMFInterpreterModule(EpochMetricsSteps):
         sparsity: float = 0.4,
         noise_sparsity: float | None = None,
         classifier: float = 1.0,
+        mask_in: float = 1.0,
+        mask_out: float = 1.0,
+        mask_area: float = 1.0,
+        logmel: nn.Module | None = None,
+        threshold: float = 0.2,
         hparams: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -64,8 +77,14 @@ class NMFInterpreterModule(EpochMetricsSteps):
             "reconstruction": reconstruction,
             "sparsity": sparsity,
             "classifier": classifier,
+            "mask_in": mask_in,
+            "mask_out": mask_out,
+            "mask_area": mask_area,
         }
-        if regime == "posthoc":
+        if regime == "faithful" and logmel is None:
+            raise ValueError("the faithful regime needs the classifier's front end (logmel=)")
+        self.logmel, self.threshold = logmel, threshold
+        if regime != "joint":
             self.model.classifier.requires_grad_(False)
         # Epoch means behind ``selection`` (torchmetrics: synced across DDP ranks).
         self.selection_parts = nn.ModuleDict(
@@ -79,10 +98,15 @@ class NMFInterpreterModule(EpochMetricsSteps):
 
     @property
     def monitor(self) -> str:
-        return "val/selection"
+        return "val/loss" if self.regime == "faithful" else "val/selection"
+
+    @property
+    def mode(self) -> str:
+        """How ``monitor`` is optimised: the faithful regime's loss is minimised."""
+        return "min" if self.regime == "faithful" else "max"
 
     def frozen_modules(self) -> list[nn.Module]:
-        return [self.model.classifier] if self.regime == "posthoc" else []
+        return [] if self.regime == "joint" else [self.model.classifier]
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         x, spec, y = batch["x"], batch["spec"], batch["y"]
@@ -101,6 +125,14 @@ class NMFInterpreterModule(EpochMetricsSteps):
         if self.regime == "joint":
             losses["label"] = F.cross_entropy(out.logits, y)
             losses["classifier"] = F.cross_entropy(out.clf_logits, y)
+        mask_stats: dict[str, torch.Tensor] = {}
+        if self.regime == "faithful":
+            target = out.clf_logits.argmax(dim=1)  # the frozen classifier's prediction
+            _, _, mask = self.model.explanation_mask(out, target, self.threshold)
+            terms, mask_stats = mask_objective(
+                self.model.classifier, self.logmel, spec, mask, target
+            )
+            losses.update(terms)
         loss = sum(self.weights.get(k, 1.0) * v for k, v in losses.items())
         pred, clf_pred = out.logits.argmax(dim=1), out.clf_logits.argmax(dim=1)
         top3 = out.logits.topk(min(3, out.logits.shape[1]), dim=1).indices
@@ -115,6 +147,7 @@ class NMFInterpreterModule(EpochMetricsSteps):
             "recon_mse": losses["reconstruction"],
             "recon_relative": relative.mean(),
             "h_l1": out.H.abs().mean(),
+            **mask_stats,
         }
         self.log_dict(
             {f"{stage}/{k}": v for k, v in values.items()},
@@ -124,7 +157,7 @@ class NMFInterpreterModule(EpochMetricsSteps):
             prog_bar=False,
             sync_dist=True,
         )
-        agreement = (pred == (clf_pred if self.regime == "posthoc" else y)).float()
+        agreement = (pred == (y if self.regime == "joint" else clf_pred)).float()
         self.selection_parts[f"{stage}_agreement"].update(agreement)
         self.selection_parts[f"{stage}_recon_relative"].update(relative)
         return loss

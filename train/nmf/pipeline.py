@@ -3,8 +3,10 @@
 ``nmf_posthoc`` (Parekh et al., NeurIPS 2022): the black-box classifier is trained first
 in ``<run>/classifier/`` (or loaded from ``classifier_ckpt``), frozen, and the
 interpreter trained on top in ``<run>/``. ``nmf_joint`` (arXiv 2305.07132): classifier and
-interpreter trained together in ``<run>/``. Both then score explanations on the
-validation and test clips and export listenable examples to ``<run>/explanations/``.
+interpreter trained together in ``<run>/``. ``nmf_faithful``: as post-hoc, with the
+interpreter's own explanation mask trained to be faithful (``train.nmf.module``). All then
+score explanations on the validation and test clips and export listenable examples to
+``<run>/explanations/``.
 """
 
 from __future__ import annotations
@@ -26,11 +28,16 @@ from interp_models.nmf.dictionary import Dictionary, DictionarySettings, learn_d
 from interp_models.nmf.interpreter import LayerTaps, NMFInterpreter
 from train.builders import fit_run_stage, hparams, stage_summary, supervised_module
 from train.datamodules import ClipDataModule
+from train.lmac.pipeline import fit_lmac, score_lmac
 from train.loggers import log_results
 from train.nmf.module import NMFInterpreterModule
 from train.stages import fit_stage, score_checkpoint
 
 log = logging.getLogger(__name__)
+
+#: Each NMF pipeline's regime: L2I post-hoc and joint, and the faithful regime (the
+#: interpreter's own mask trained with L-MAC's objective on the frozen classifier).
+REGIMES = {"nmf_posthoc": "posthoc", "nmf_joint": "joint", "nmf_faithful": "faithful"}
 
 _STFT_KEYS = ("sample_rate", "n_fft", "hop_length", "win_length", "center")
 
@@ -99,16 +106,21 @@ def interpreter_module(
         dictionary.is_noise,
         branch_channels=icfg.branch_channels,
         hidden=icfg.hidden,
+        relevance=icfg.get("relevance", "global"),
     )
     optim = OmegaConf.to_container(icfg.optimizer, resolve=True)
     loss = OmegaConf.to_container(icfg.loss, resolve=True)
+    # Only the faithful regime feeds masked spectrograms to the classifier.
+    logmel = {"logmel": dm.frontends["x"]} if regime == "faithful" else {}
     return construct(
         NMFInterpreterModule,
         {**optim, **loss},
         "interpreter.optimizer/loss",
         model=model,
         regime=regime,
+        threshold=icfg.relevance_threshold,
         hparams=hparams(cfg),
+        **logmel,
     )
 
 
@@ -135,9 +147,8 @@ def explanation_scores(
 
 def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> dict[str, Any]:
     check_frontends(dm)
-    joint = cfg.pipeline == "nmf_joint"
-    out: dict[str, Any] = {"regime": "joint" if joint else "posthoc"}
-    if joint:
+    out: dict[str, Any] = {"regime": REGIMES[cfg.pipeline]}
+    if out["regime"] == "joint":
         classifier = instantiate(cfg.model.net, n_outputs=dm.num_outputs)
     else:
         clf_module = supervised_module(cfg, dm)
@@ -157,6 +168,8 @@ def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> di
             )
             out["classifier"] = stage_summary(result, run_dir)
         classifier = clf_module.net
+        if cfg.lmac.enabled:  # the baseline to beat, on the same frozen classifier
+            out["lmac"] = fit_lmac(cfg, dm, classifier, run_dir)
 
     dictionary = learned_dictionary(cfg, dm, run_dir)
     out["dictionary"] = {
@@ -166,7 +179,7 @@ def run_nmf(cfg: DictConfig, run_dir: Path, dm: ClipDataModule, callbacks) -> di
     }
     module = interpreter_module(cfg, dm, classifier, dictionary, out["regime"])
     model = module.model
-    out["interpreter"] = fit_run_stage(cfg, module, dm, run_dir, callbacks)
+    out["interpreter"] = fit_run_stage(cfg, module, dm, run_dir, callbacks, mode=module.mode)
 
     model.eval()
     icfg, ecfg = cfg.interpreter, cfg.interpreter.evaluation
@@ -196,8 +209,8 @@ def score(
     both through Lightning's test loop on their checkpoints, then the explanation metrics."""
     check_frontends(dm)
     device = opts["device"]
-    out: dict[str, Any] = {"regime": run_metrics.get("regime", "posthoc")}
-    if cfg.pipeline == "nmf_joint":
+    out: dict[str, Any] = {"regime": REGIMES[cfg.pipeline]}
+    if out["regime"] == "joint":
         classifier = instantiate(cfg.model.net, n_outputs=dm.num_outputs)
     else:
         clf_module = supervised_module(cfg, dm)
@@ -206,6 +219,8 @@ def score(
         ckpt = kept.get("checkpoint") or run_dir / kept["best_checkpoint"]
         out["classifier"] = {"test": score_checkpoint(clf_module, dm, ckpt, device)}
         classifier = clf_module.net
+        if "lmac" in run_metrics:
+            out["lmac"] = score_lmac(cfg, dm, classifier, run_dir, run_metrics["lmac"], device)
     module = interpreter_module(
         cfg, dm, classifier, Dictionary.load(run_dir / "dictionary.npz"), out["regime"]
     )

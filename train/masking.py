@@ -1,0 +1,47 @@
+"""The masked-in / masked-out objective of L-MAC, shared by every mask-trained explainer.
+
+Paissan, Ravanelli, Subakan, "Listenable Maps for Audio Classifiers", ICML 2024, eq. 3:
+the classifier on the masked-in input keeps its prediction (cross-entropy to it), on the
+masked-out input loses it, and a regulariser keeps the mask small. The paper subtracts
+the masked-out cross-entropy, which is unbounded below; here the masked-out term is
+``-log(1 - p_out(c))``, which is bounded below by 0 and has the same minimiser (the
+class's probability on the masked-out input going to 0). Written from the paper.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evaluate.masking import masked_logits
+
+
+def mask_objective(
+    classifier: nn.Module,
+    logmel: nn.Module,
+    spec: torch.Tensor,
+    mask: torch.Tensor,
+    target: torch.Tensor,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Loss terms and diagnostics of a mask ``mask`` (B, F, T) in [0, 1] on ``log1p|X|``.
+
+    Returns ``(terms, stats)``: ``terms`` are ``mask_in`` (cross-entropy of the masked-in
+    logits to ``target``, the classifier's own prediction), ``mask_out`` (mean
+    ``-log(1 - p_out(target))``) and ``mask_area`` (mean of the mask, L-MAC's L1
+    regulariser); ``stats`` (detached) are ``fid_in`` (share of clips whose masked-in input
+    keeps ``target``) and ``p_out`` (mean probability of ``target`` when masked out).
+    """
+    logits_in = masked_logits(classifier, logmel, spec, mask)
+    logits_out = masked_logits(classifier, logmel, spec, 1 - mask)
+    p_out = torch.softmax(logits_out, dim=1).gather(1, target[:, None])[:, 0]
+    terms = {
+        "mask_in": F.cross_entropy(logits_in, target),
+        "mask_out": -torch.log1p(-p_out.clamp(max=1 - 1e-6)).mean(),
+        "mask_area": mask.mean(),
+    }
+    stats = {
+        "fid_in": (logits_in.argmax(dim=1) == target).float().mean().detach(),
+        "p_out": p_out.mean().detach(),
+    }
+    return terms, stats
