@@ -63,10 +63,12 @@ def validation_epochs(stage_dir: Path, n_epochs: int) -> dict[int, dict[str, flo
     return rows
 
 
-def lexicographic_best(rows: dict[int, dict[str, float]], monitor: str) -> int:
-    """The epoch with the highest ``monitor``, then the lowest ``val/loss``, then the earliest:
-    the selection rule every stage promises (known answer for the logged values)."""
-    return min(rows, key=lambda e: (-rows[e][monitor], rows[e]["val/loss"], e))
+def lexicographic_best(rows: dict[int, dict[str, float]], monitor: str, mode: str = "max") -> int:
+    """The epoch with the best ``monitor`` (highest, or lowest with ``mode="min"``), then the
+    lowest ``val/loss``, then the earliest: the selection rule every stage promises (known
+    answer for the logged values)."""
+    sign = -1 if mode == "max" else 1
+    return min(rows, key=lambda e: (sign * rows[e][monitor], rows[e]["val/loss"], e))
 
 
 def state_under(ckpt: Path, prefix: str) -> dict[str, torch.Tensor]:

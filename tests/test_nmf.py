@@ -130,3 +130,59 @@ def test_random_control_picks_as_many_non_noise_components():
     noise = torch.tensor([False, False, False, True, True])
     out = random_components(relevant, noise, torch.Generator().manual_seed(0))
     assert out.sum(1).tolist() == [2, 1] and not out[:, noise].any()
+
+
+def _time_model(k: int = 4, classes: int = 3) -> NMFInterpreter:
+    torch.manual_seed(0)
+    return NMFInterpreter(
+        SpectrogramCNN(classes, channels=(4, 8)),
+        ["block1", "block2"],
+        torch.rand(12, k),
+        classes,
+        torch.tensor([False] * (k - 1) + [True]),
+        relevance="time",
+    )
+
+
+def test_time_resolved_evidence_sums_exactly_to_the_heads_logit():
+    model = _time_model().eval()
+    x = torch.randn(3, 16, 20)
+    with torch.no_grad():
+        out = model(x)
+        for c in range(3):
+            target = torch.full((3,), c)
+            e = model.evidence(out, target)
+            assert e.shape == (3, 4, 20)
+            assert torch.allclose(e.sum(dim=(1, 2)), out.logits[:, c], atol=1e-5)
+        ex = model.explain(x, target=torch.tensor([0, 1, 2]))
+    assert torch.allclose(
+        ex.attribution.sum(dim=1), out.logits[torch.arange(3), [0, 1, 2]], atol=1e-5
+    )
+
+
+def test_time_relevance_keeps_frames_above_the_threshold_and_no_noise():
+    model = _time_model()
+    e = torch.zeros(1, 4, 5)
+    e[0, 0] = torch.tensor([1.0, 0.5, 0.1, 0.0, -1.0])
+    e[0, 3, 0] = 5.0  # a noise component: never kept, nor counted in the maximum
+    rho = model.time_relevance(e, threshold=0.2)
+    assert torch.allclose(rho[0, 0], torch.tensor([1.0, 1.0, 0.5, 0.0, 0.0]))
+    assert rho[0, 3].abs().sum() == 0 and rho[0, 1:3].abs().sum() == 0
+
+
+def test_time_mask_weights_each_components_share_frame_by_frame():
+    model = _time_model()
+    H = torch.rand(2, 4, 6) + 0.1
+    rho = torch.zeros(2, 4, 6)
+    rho[:, 1, :3] = 1.0
+    mask = model.component_mask(H, rho)
+    share = torch.einsum("f,bt->bft", model.W[:, 1], H[:, 1]) / (model.reconstruct(H) + 1e-6)
+    assert torch.allclose(mask[..., :3], share[..., :3], atol=1e-6)
+    assert mask[..., 3:].abs().sum() == 0
+
+
+def test_unknown_relevance_mode_is_refused():
+    with pytest.raises(ValueError, match="interpreter.relevance"):
+        NMFInterpreter(
+            SpectrogramCNN(3, channels=(4, 8)), ["block1"], torch.rand(12, 4), 3, relevance="x"
+        )

@@ -68,14 +68,31 @@ def assert_kept_epochs_follow_the_selection_rule(run_dir: Path, m: dict) -> None
     stages = [("interpreter", run_dir)]
     if "best_epoch" in m.get("classifier", {}):
         stages.append(("classifier", run_dir / "classifier"))
+    if "lmac" in m:
+        stages.append(("lmac", run_dir / "lmac"))
     for stage, stage_dir in stages:
         s = m[stage]
         rows = validation_epochs(stage_dir, s["epochs_trained"])
-        assert s["best_epoch"] == lexicographic_best(rows, s["monitor"])
+        mode = "min" if s["monitor"] == "val/loss" else "max"
+        assert s["best_epoch"] == lexicographic_best(rows, s["monitor"], mode)
         assert s["monitor_value"] == pytest.approx(rows[s["best_epoch"]][s["monitor"]])
         assert s["tiebreak_value"] == pytest.approx(rows[s["best_epoch"]]["val/loss"])
     assert m["interpreter"]["val"]["recon_relative"] < 1.0
-    assert m["interpreter"]["val"]["selection"] > 0.0
+    if m["interpreter"]["monitor"] == "val/selection":
+        assert m["interpreter"]["val"]["selection"] > 0.0
+
+
+def assert_lmac_explains_the_frozen_classifier(run_dir: Path, m: dict) -> None:
+    """The run's L-MAC stage: chosen on its validation loss, its classifier bit-identical to
+    the kept one in every checkpoint, its masks scored on validation and test."""
+    assert m["lmac"]["monitor"] == "val/loss"
+    kept = state_under(run_dir / m["classifier"]["best_checkpoint"], "net.")
+    for ckpt in (run_dir / "lmac" / "checkpoints").glob("*.ckpt"):
+        assert_same_state(kept, state_under(ckpt, "model.classifier."))
+    for split in ("val", "test"):
+        scores = m["lmac"]["explanations"][split]
+        assert {"FF", "FidIn", "AI", "AD", "AG", "mass_inside", "area"} <= set(scores)
+        assert 0 <= scores["area"] <= 1 and scores["n_clips"] > 0
 
 
 def test_posthoc_interpreter_run_and_explain_cli(run_fit, tmp_path, cache_dir):
@@ -92,6 +109,7 @@ def test_posthoc_interpreter_run_and_explain_cli(run_fit, tmp_path, cache_dir):
     assert m["classifier"]["monitor"] == "val/acc"
     assert_explains_the_reported_classifier(run_dir, m)
     assert_kept_epochs_follow_the_selection_rule(run_dir, m)
+    assert_lmac_explains_the_frozen_classifier(run_dir, m)
     assert (run_dir / "classifier" / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "checkpoints" / "last.ckpt").is_file() and (
         run_dir / "dictionary.npz"
@@ -140,6 +158,38 @@ def test_joint_interpreter_run(run_fit, tmp_path):
     assert not (run_dir / "classifier").exists()
 
 
+def test_faithful_interpreter_run(run_fit, tmp_path):
+    """The faithful regime: frozen classifier, time-resolved evidence, the interpreter's own
+    mask trained with L-MAC's objective and chosen on the validation loss."""
+    from evaluate.runs import load_run
+
+    run_dir = tmp_path / "faithful"
+    run_fit(
+        "config=nmf_interpreter_faithful",
+        *NMF_TINY,
+        "classifier_epochs=1",
+        "trainer.max_epochs=2",
+        "lmac.enabled=false",
+        f"hydra.run.dir={run_dir}",
+    )
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["regime"] == "faithful" and m["interpreter"]["monitor"] == "val/loss"
+    assert "lmac" not in m and not (run_dir / "lmac").exists()
+    assert_explains_the_reported_classifier(run_dir, m)
+    assert_kept_epochs_follow_the_selection_rule(run_dir, m)
+    assert {"loss_mask_in", "loss_mask_out", "loss_mask_area", "fid_in"} <= set(
+        m["interpreter"]["val"]
+    )
+    assert EXPLANATION_METRICS <= set(m["explanations"]["test"])
+    run = load_run(run_dir)
+    assert run.model.relevance_mode == "time"
+    x = torch.randn(2, 64, 63)
+    with torch.no_grad():
+        e = run.model.explain(x)
+    head = e.maps["logits"].gather(1, e.target[:, None])[:, 0]
+    assert torch.allclose(e.attribution.sum(dim=1), head, atol=1e-4)  # exact for its output
+
+
 def test_classifier_checkpoint_from_other_audio_settings_is_refused(run_fit, tmp_path):
     bb = tmp_path / "bb"
     run_fit(
@@ -174,13 +224,21 @@ def test_classifier_checkpoint_from_other_audio_settings_is_refused(run_fit, tmp
 
 def test_killed_interpreter_stage_resumes_without_retraining_the_classifier(run_fit, tmp_path):
     run_dir = tmp_path / "killed"
-    args = ["config=nmf_interpreter", *NMF_TINY, "classifier_epochs=1", "trainer.max_epochs=3"]
+    args = [
+        "config=nmf_interpreter",
+        *NMF_TINY,
+        "classifier_epochs=1",
+        "lmac.epochs=1",
+        "trainer.max_epochs=3",
+    ]
     last = run_killed(run_fit, args, run_dir, epoch=1, batch=1)  # interpreter's 2nd epoch
     classifier_done = run_dir / "classifier" / "stage.json"
-    stamp = classifier_done.stat().st_mtime_ns
+    lmac_done = run_dir / "lmac" / "stage.json"
+    stamps = [classifier_done.stat().st_mtime_ns, lmac_done.stat().st_mtime_ns]
     assert not (run_dir / "stage.json").exists()
 
     run_fit(*args, f"ckpt_path={last}")
     m = json.loads((run_dir / "metrics.json").read_text())
-    assert classifier_done.stat().st_mtime_ns == stamp  # finished stage reused, not retrained
+    # finished stages reused, not retrained
+    assert [classifier_done.stat().st_mtime_ns, lmac_done.stat().st_mtime_ns] == stamps
     assert m["interpreter"]["epochs_trained"] == 3 and "test" in m["explanations"]

@@ -54,7 +54,7 @@ def report(run_fit, tmp_path_factory, cache_dir):
 def test_report_tables_and_files(report):
     md = (report / "report.md").read_text()
     html = (report / "report.html").read_text()
-    methods = ("nmf_interpreter", *METHODS)
+    methods = ("nmf_interpreter", *METHODS, "lmac")  # the run's own L-MAC joins in
     tables = md.split("## Tables", 1)[1].split("## Figures", 1)[0]
     sections = [s for s in tables.split("### ")[1:]]
     titles = [s.splitlines()[0] for s in sections]
@@ -70,6 +70,10 @@ def test_report_tables_and_files(report):
             )
     assert "The intrinsic explanation" in md and "best is `" in md
     assert "classifier test acc" in md
+    # L-MAC's metrics of both mask explanations, beside the published rows
+    masks = md.split("## Mask explanations", 1)[1].split("## ", 1)[0]
+    for row in ("nmf_interpreter (nmf_posthoc)", "lmac on", "L-MAC (published", "L2I (published"):
+        assert f"| {row}" in masks or f"| *{row}" in masks, (row, masks)
     # relative links in the Markdown point at files written beside it
     links = re.findall(r"\]\(([^)]+\.(?:png|wav))\)", md)
     assert len(links) >= 1 + 1 + len(methods) + 1 + len(methods)
@@ -112,7 +116,7 @@ def test_report_html_renders_in_chromium(report, tmp_path):
     assert "<body" in dom, proc.stderr[-3000:]
     body = re.search(r"<body([^>]*)>", dom).group(1)
     counts = {k: int(v) for k, v in re.findall(r'data-([a-z-]+)="(\d+)"', body)}
-    n_methods = 1 + len(METHODS)
+    n_methods = 1 + len(METHODS) + 1  # the intrinsic explanation, the methods, L-MAC
     assert counts.get("images-total", 0) >= n_methods + 2, (counts, proc.stderr[-2000:])
     assert counts["images-loaded"] == counts["images-total"], counts
     assert counts["audio-total"] == 1 + n_methods, counts
@@ -124,7 +128,8 @@ def test_bench_puts_deletion_auc_beside_the_cost(report):
     from evaluate.bench import bench_quality_vs_cost, quality_markdown
 
     q = bench_quality_vs_cost(str(report.parent / "run"), N_CLIPS, methods=("saliency",))
-    assert q["clips"] == N_CLIPS and set(q["methods"]) == {"nmf_interpreter", "saliency"}
+    assert q["clips"] == N_CLIPS
+    assert set(q["methods"]) == {"nmf_interpreter", "saliency", "lmac"}  # the run's L-MAC too
     intrinsic = q["methods"]["nmf_interpreter"]
     assert intrinsic["over_intrinsic"] == 1.0 and intrinsic["n_evals"] == 1
     for values in q["methods"].values():

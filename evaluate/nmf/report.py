@@ -59,6 +59,7 @@ from evaluate.nmf.scoring import event_truths, explain_clip
 from evaluate.posthoc import COMPARED, GROUPED
 from evaluate.posthoc.audio import listenable
 from evaluate.posthoc.groupings import Bands
+from evaluate.posthoc.lmac import load_lmac
 from evaluate.reporting.figures import plot_relevance_map
 from evaluate.reporting.format import Audio, Block, Heading, Image, Table, Text, fmt, save_figure
 from evaluate.reporting.skeleton import (
@@ -169,6 +170,7 @@ class RunResult:
     figure_wave: np.ndarray
     nmf_dir: Path | None = None
     reference: dict[str, float] = field(default_factory=dict)
+    masks: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def _task_scores(metrics: dict[str, Any]) -> dict[str, float]:
@@ -295,7 +297,17 @@ def evaluate_run(
     target_t = torch.tensor(targets)
 
     # -- post-hoc, on the black box
-    for name, explainer, grouping in posthoc_explainers(methods, classifier, logmel, bands, seed):
+    options = {}
+    if "lmac" in run.metrics:  # the learned masker trained on this classifier joins in
+        mel_fb = logmel.mel_fb
+        masker = load_lmac(run.run_dir, run.config, run.metrics, classifier, mel_fb)
+        options["lmac"] = {"masker": masker}
+        methods = (*[m for m in methods if m != "lmac"], "lmac")
+    elif "lmac" in methods:
+        log(f"[report] {run.run_dir.name}: no L-MAC stage in this run; lmac left out")
+        methods = tuple(m for m in methods if m != "lmac")
+    explainers = posthoc_explainers(methods, classifier, logmel, bands, seed, options)
+    for name, explainer, grouping in explainers:
         e = explainer.attribute(x_all, target_t, grouping=grouping, waves=waves)
         res = results[name] = MethodResult()
         for i in range(len(rows)):
@@ -334,6 +346,10 @@ def evaluate_run(
         sample_rate=int(dm.sample_rate),
         figure_wave=waves[figure_clip].numpy(),
         reference=summarise(dict(reference)) if reference else {},
+        masks={
+            "interpreter": run.metrics.get("explanations", {}).get("test", {}),
+            "lmac": run.metrics.get("lmac", {}).get("explanations", {}).get("test", {}),
+        },
     )
     if out_dir is not None:  # the intrinsic explanation of the figure clip: bars + audio
         j = int(rows[figure_clip])
@@ -448,6 +464,51 @@ def _tables(results: list[RunResult]) -> dict[str, list[list[str]]]:
     return tables
 
 
+#: L-MAC's metrics as published (SpeechBrain README, ESC-50 out-of-domain mixtures,
+#: CNN14; ``../shared/ANCHORS.md``): a reference on a harder, real task, not a like-for-like row.
+PUBLISHED_MASKS = {
+    "L-MAC (published, ESC-50, CNN14)": {
+        "AI": 61.62,
+        "AD": 3.83,
+        "AG": 33.48,
+        "FF": 0.40,
+        "FidIn": 0.82,
+    },
+    "L2I (published, ESC-50, CNN14)": {
+        "AI": 6.75,
+        "AD": 25.93,
+        "AG": 1.25,
+        "FF": 0.26,
+        "FidIn": 0.01,
+    },
+}
+MASK_KEYS = ("AI", "AD", "AG", "FF", "FidIn", "mass_inside", "area")
+
+
+def mask_table(results: list[RunResult]) -> list[list[str]]:
+    """L-MAC's metrics of every mask explanation (each run's interpreter and its L-MAC),
+    from ``metrics.json`` (the whole test fold), with the published rows."""
+    rows = [["explanation", *MASK_KEYS]]
+    for r in results:
+        for name, scores in (
+            (f"{INTRINSIC} ({r.pipeline})", r.masks.get("interpreter")),
+            (f"lmac on `{r.label}`'s classifier", r.masks.get("lmac")),
+        ):
+            if scores:
+                rows.append(
+                    [
+                        name,
+                        *[
+                            fmt(scores[k], scores.get(f"{k}_ci95")) if k in scores else "–"
+                            for k in MASK_KEYS
+                        ],
+                    ]
+                )
+    for name, scores in PUBLISHED_MASKS.items():
+        rows.append([f"*{name}*", *[fmt(scores[k]) if k in scores else "–" for k in MASK_KEYS]])
+    return rows
+
+
 def _run_blocks(r: RunResult, f: dict[str, Any]) -> list[Block]:
     """The figures and audio of one run."""
     blocks: list[Block] = [
@@ -541,6 +602,14 @@ class NMFReport(FamilyReport):
         blocks += [
             Heading("Task scores (metrics.json)"),
             Table([["score", *[r.label for r in results]], *task]),
+            Heading("Mask explanations on the whole test fold (L-MAC's metrics)"),
+            Table(
+                mask_table(results),
+                "AI, AD, AG, Fid-In on the masked-in input, FF on the masked-out input "
+                "(L-MAC's definitions), mass of `M * log1p|X|` inside the event mask and the "
+                "mask's mean, from each run's metrics.json (its test fold, not only the "
+                "clips above); published rows are on ESC-50 mixtures with CNN14.",
+            ),
             Heading("Tables"),
         ]
         metric_by_key = {m.key: m for m in METRICS}

@@ -11,7 +11,8 @@ per clip, and maps: ``relevance_map`` (batch, F', T') on the grouping's time-fre
 ``relevance``, on ``grid`` (``"logmel"`` / ``"logfreq"`` / ``"stft"``: the front end's grid
 for spectrogram models, the analysis STFT's for waveform models and NMF components).
 
-Methods (all from captum 0.9 except LRP, from zennit):
+Methods (all from captum 0.9 except LRP, from zennit, and L-MAC, a learned masker written
+from its paper; it needs ``masker=`` (``evaluate.posthoc.lmac.load_lmac``) and ``waves=``):
 
 ============================  ==============================================  ==========
 name                          captum / zennit                                  runs on
@@ -26,6 +27,7 @@ name                          captum / zennit                                  r
                               with a sliding ``window`` (Zeiler & Fergus 2014)
 ``grad_cam``                  ``LayerGradCam`` upsampled (Selvaraju 2017)      input map
 ``lrp``                       zennit composites (see ``evaluate.posthoc.lrp``) input map
+``lmac``                      a trained L-MAC masker (``evaluate.posthoc.lmac``) input map
 ============================  ==============================================  ==========
 
 "view" methods run on the grouping's ``GroupView`` (see ``evaluate.posthoc.groupings``): on the
@@ -61,6 +63,7 @@ from captum.attr import (
 )
 from torch import nn
 
+from evaluate.masking import stft_to_mel
 from evaluate.posthoc.groupings import BoundGrouping, Grouping, GroupView, Samples, TFBins
 from evaluate.posthoc.lrp import lrp_attribute
 from interp_models.explanation import Explanation, Grid
@@ -77,6 +80,7 @@ METHODS = (
     "occlusion",
     "grad_cam",
     "lrp",
+    "lmac",
 )
 
 #: The methods every report compares with the intrinsic explanation, in report order: the
@@ -117,6 +121,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "grad_cam": {"layer": None},
     "lrp": {"composite": None, "epsilon": 1e-6},
+    "lmac": {"masker": None},
 }
 
 
@@ -211,7 +216,7 @@ class Explainer:
             try:
                 with _seeded(self.seed + i):
                     bound = grouping.bind(inputs[i : i + 1], wave)
-                    attr, extra = self._clip(bound, inputs[i : i + 1], int(target[i]))
+                    attr, extra = self._clip(bound, inputs[i : i + 1], int(target[i]), wave)
             finally:
                 counter.close()
             total_time += time.perf_counter() - start
@@ -245,7 +250,10 @@ class Explainer:
 
     # ------------------------------------------------------------------ per clip
 
-    def _clip(self, bound: BoundGrouping, x: torch.Tensor, target: int):
+    def _clip(self, bound: BoundGrouping, x: torch.Tensor, target: int, wave=None):
+        if self.name == "lmac":
+            kept = self._lmac(x, target, wave)
+            return bound.from_input_map(kept, "relevance"), {"input_attribution": kept[0]}
         if self.name == "grad_cam":
             cam = self._grad_cam(x, target)
             return bound.from_input_map(cam, "intensity"), {"input_attribution": cam[0]}
@@ -334,6 +342,21 @@ class Explainer:
                 perturbations_per_eval=o["perturbations_per_eval"],
             )
         raise AssertionError(self.name)
+
+    def _lmac(self, x: torch.Tensor, target: int, wave: torch.Tensor | None) -> torch.Tensor:
+        """What L-MAC's mask keeps of ``log1p|X|``, on the log-mel grid (1, n_mels, T)."""
+        masker = self.opts["masker"]
+        if masker is None or wave is None:
+            raise ValueError("lmac needs masker=<trained LMAC> and waves=<the clips' audio>")
+        if self.frontend is None or not hasattr(self.frontend, "mel_fb"):
+            raise ValueError("lmac needs the classifier's log-mel front end (frontend=)")
+        with torch.no_grad():
+            mask, logits = masker(x)
+        if int(logits.argmax(dim=1)[0]) != target:
+            raise ValueError("lmac explains the classifier's prediction only; got another target")
+        stft = self.frontend.spectrogram.stft(wave.reshape(1, -1).to(x))
+        spec = torch.log1p(stft.abs())[..., : mask.shape[-1]]
+        return stft_to_mel(mask * spec, self.frontend.mel_fb)
 
     def _grad_cam(self, x: torch.Tensor, target: int) -> torch.Tensor:
         layer_name = self.opts["layer"] or getattr(self.model, "block_names", [None])[-1]
