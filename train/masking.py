@@ -23,14 +23,18 @@ def mask_objective(
     spec: torch.Tensor,
     mask: torch.Tensor,
     target: torch.Tensor,
+    area: str = "mean",
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Loss terms and diagnostics of a mask ``mask`` (B, F, T) in [0, 1] on ``log1p|X|``.
 
     Returns ``(terms, stats)``: ``terms`` are ``mask_in`` (cross-entropy of the masked-in
     logits to ``target``, the classifier's own prediction), ``mask_out`` (mean
-    ``-log(1 - p_out(target))``) and ``mask_area`` (mean of the mask, L-MAC's L1
-    regulariser); ``stats`` (detached) are ``fid_in`` (share of clips whose masked-in input
-    keeps ``target``) and ``p_out`` (mean probability of ``target`` when masked out).
+    ``-log(1 - p_out(target))``) and ``mask_area``: with ``area="mean"`` the mean of the
+    mask (L-MAC's L1 regulariser), with ``area="energy"`` the share of ``log1p|X|`` it keeps,
+    ``sum(M * S) / sum(S)`` per clip (a kept loud background bin costs more than a kept
+    silent one: the quantity a listener hears and the localization metrics score).
+    ``stats`` (detached) are ``fid_in`` (share of clips whose masked-in input keeps
+    ``target``) and ``p_out`` (mean probability of ``target`` when masked out).
     """
     logits_in = masked_logits(classifier, logmel, spec, mask)
     logits_out = masked_logits(classifier, logmel, spec, 1 - mask)
@@ -38,10 +42,21 @@ def mask_objective(
     terms = {
         "mask_in": F.cross_entropy(logits_in, target),
         "mask_out": -torch.log1p(-p_out.clamp(max=1 - 1e-6)).mean(),
-        "mask_area": mask.mean(),
+        "mask_area": _area(mask, spec, area),
     }
     stats = {
         "fid_in": (logits_in.argmax(dim=1) == target).float().mean().detach(),
         "p_out": p_out.mean().detach(),
     }
     return terms, stats
+
+
+AREAS = ("mean", "energy")
+
+
+def _area(mask: torch.Tensor, spec: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "mean":
+        return mask.mean()
+    if kind == "energy":
+        return ((mask * spec).sum(dim=(1, 2)) / spec.sum(dim=(1, 2)).clamp_min(1e-12)).mean()
+    raise ValueError(f"mask_area_kind: expected one of {AREAS}, got {kind!r}")

@@ -14,7 +14,9 @@ the test split are explained for the classifier's predicted class by
   filterbank (each STFT bin's relevance shared among the mel bands covering it in
   proportion to the filter weights, so mass is preserved);
 * each **post-hoc** method on ``model.classifier`` (the black box): KernelShap, Lime and
-  occlusion over ``Bands(logmel, 8 bands, 16 divisions)``, the others on single log-mel bins.
+  occlusion over ``Bands(logmel, 8 bands, 16 divisions)``, the others on single log-mel bins;
+  and the run's own L-MAC masker (``<run>/lmac/``, trained on the same frozen classifier)
+  wherever the run has one, scored on what its mask keeps, as the intrinsic map is.
 
 Every explanation is then scored in the same units:
 
@@ -577,7 +579,10 @@ class NMFReport(FamilyReport):
                 "on the run's classifier (`model.classifier`, the black box): "
                 f"{', '.join(f'`{m}`' for m in self.methods)}; KernelShap / Lime / occlusion "
                 f"over {N_BANDS} mel bands x {N_DIVISIONS} time divisions, the others on "
-                "log-mel bins. The intrinsic explanation is the relevance map `M * log1p|X|` of "
+                "log-mel bins; `lmac`, where the run trained one, is its L-MAC masker (a "
+                "learned post-hoc method on the same frozen classifier), scored on what its "
+                "mask keeps, `M * log1p|X|`, like the interpreter. "
+                "The intrinsic explanation is the relevance map `M * log1p|X|` of "
                 "`NMFInterpreter.explain`, carried to the log-mel grid through the mel "
                 f"filterbank. Perturbation metrics use the same {N_BANDS} x {N_DIVISIONS} bands "
                 "for every method (bin maps summed into bands; removed bands = front end of "
@@ -636,6 +641,7 @@ class NMFReport(FamilyReport):
                     "task": r.task,
                     "summary": r.summary,
                     "reference": r.reference,
+                    "masks": r.masks,
                     "per_clip": {m: dict(res.per_clip) for m, res in r.methods.items()},
                 }
                 for r in self.results

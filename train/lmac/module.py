@@ -17,7 +17,7 @@ class LMACModule(EpochMetricsSteps):
     statistics).
 
     Loss: ``mask_in * CE(f(M X), c) + mask_out * -log(1 - p_{f((1-M) X)}(c)) + mask_area *
-    mean(M)`` with c the classifier's prediction (``train.masking``; weights default to
+    area(M)`` with c the classifier's prediction (``train.masking``; weights default to
     SpeechBrain's ESC-50 recipe, 4 / 0.2 / 0.4). The kept epoch is the one with the lowest
     validation loss, the objective itself. Logged per stage: the terms, ``fid_in`` (the
     masked-in input keeps the prediction), ``p_out`` (probability of the prediction on the
@@ -34,12 +34,14 @@ class LMACModule(EpochMetricsSteps):
         mask_in: float = 4.0,
         mask_out: float = 0.2,
         mask_area: float = 0.4,
+        mask_area_kind: str = "mean",
         hparams: dict[str, Any] | None = None,
     ):
         super().__init__()
         self.model, self.logmel = model, logmel
         self.lr, self.weight_decay, self.scheduler = lr, weight_decay, scheduler
         self.weights = {"mask_in": mask_in, "mask_out": mask_out, "mask_area": mask_area}
+        self.area_kind = mask_area_kind
         self.model.classifier.requires_grad_(False)
         self.save_hyperparameters(hparams or {})
 
@@ -53,7 +55,9 @@ class LMACModule(EpochMetricsSteps):
         x, spec = batch["x"], batch["spec"]
         mask, logits = self.model(x)
         target = logits.argmax(dim=1).detach()
-        terms, stats = mask_objective(self.model.classifier, self.logmel, spec, mask, target)
+        terms, stats = mask_objective(
+            self.model.classifier, self.logmel, spec, mask, target, self.area_kind
+        )
         loss = sum(self.weights[k] * v for k, v in terms.items())
         values = {"loss": loss, **{f"loss_{k}": v for k, v in terms.items()}, **stats}
         values["area"] = terms["mask_area"]

@@ -63,6 +63,7 @@ class NMFInterpreterModule(EpochMetricsSteps):
         mask_in: float = 1.0,
         mask_out: float = 1.0,
         mask_area: float = 1.0,
+        mask_area_kind: str = "mean",
         logmel: nn.Module | None = None,
         threshold: float = 0.2,
         hparams: dict[str, Any] | None = None,
@@ -83,7 +84,7 @@ class NMFInterpreterModule(EpochMetricsSteps):
         }
         if regime == "faithful" and logmel is None:
             raise ValueError("the faithful regime needs the classifier's front end (logmel=)")
-        self.logmel, self.threshold = logmel, threshold
+        self.logmel, self.threshold, self.area_kind = logmel, threshold, mask_area_kind
         if regime != "joint":
             self.model.classifier.requires_grad_(False)
         # Epoch means behind ``selection`` (torchmetrics: synced across DDP ranks).
@@ -130,7 +131,7 @@ class NMFInterpreterModule(EpochMetricsSteps):
             target = out.clf_logits.argmax(dim=1)  # the frozen classifier's prediction
             _, _, mask = self.model.explanation_mask(out, target, self.threshold)
             terms, mask_stats = mask_objective(
-                self.model.classifier, self.logmel, spec, mask, target
+                self.model.classifier, self.logmel, spec, mask, target, self.area_kind
             )
             losses.update(terms)
         loss = sum(self.weights.get(k, 1.0) * v for k, v in losses.items())
