@@ -49,7 +49,13 @@ EMOTION_TINY = ["config=midlevel_emotion", *test_emotion_cli.TINY]
 BLACKBOX_TINY = [*TINY_DATA, "config=blackbox_events", "trainer.max_epochs=2", "logger=csv"]
 #: each family's test figures in metrics.json: paths to dicts of numbers
 TEST_KEYS = {
-    "nmf": [("classifier", "test"), ("interpreter", "test"), ("explanations", "test")],
+    "nmf": [
+        ("classifier", "test"),
+        ("interpreter", "test"),
+        ("explanations", "test"),
+        ("lmac", "test"),  # the L-MAC stage, through its own test loop and mask scores
+        ("lmac", "explanations", "test"),
+    ],
     "heart": [
         ("segmenter", "test"),
         ("classifier", "test"),
