@@ -14,11 +14,24 @@ from torch import nn
 
 
 def masked_logits(
-    classifier: nn.Module, logmel: nn.Module, spec: torch.Tensor, keep: torch.Tensor
+    classifier: nn.Module,
+    logmel: nn.Module,
+    spec: torch.Tensor,
+    keep: torch.Tensor,
+    fill: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Classifier logits for ``log1p|X|`` (``spec``, (B, F, T)) scaled by ``keep`` per bin."""
-    magnitude = torch.expm1(keep * spec)
-    return classifier(logmel.from_power(magnitude.square()))
+    """Classifier logits for ``log1p|X|`` (``spec``, (B, F, T)) scaled by ``keep`` per bin;
+    with ``fill`` (broadcastable to ``spec``), what is not kept becomes ``fill`` instead of
+    silence: ``keep * S + (1 - keep) * fill``."""
+    kept = keep * spec if fill is None else keep * spec + (1 - keep) * fill
+    return classifier(logmel.from_power(torch.expm1(kept).square()))
+
+
+def noise_floor(spec: torch.Tensor, quantile: float = 0.2) -> torch.Tensor:
+    """Each clip's stationary background: per frequency, the ``quantile`` of ``log1p|X|``
+    over time, (B, F, 1). Replacing a bin by it removes what stands above the background
+    rather than leaving digital silence, which the classifier never heard in training."""
+    return torch.quantile(spec, quantile, dim=-1, keepdim=True)
 
 
 def masked_probs(

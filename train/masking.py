@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evaluate.masking import masked_logits
+from evaluate.masking import masked_logits, noise_floor
 
 
 def mask_objective(
@@ -24,6 +24,7 @@ def mask_objective(
     mask: torch.Tensor,
     target: torch.Tensor,
     area: str = "mean",
+    fill: str = "silence",
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Loss terms and diagnostics of a mask ``mask`` (B, F, T) in [0, 1] on ``log1p|X|``.
 
@@ -33,11 +34,15 @@ def mask_objective(
     mask (L-MAC's L1 regulariser), with ``area="energy"`` the share of ``log1p|X|`` it keeps,
     ``sum(M * S) / sum(S)`` per clip (a kept loud background bin costs more than a kept
     silent one: the quantity a listener hears and the localization metrics score).
+    ``fill="silence"`` removes a bin as L-MAC does (zero magnitude); ``fill="floor"``
+    replaces it by the clip's noise floor (``evaluate.masking.noise_floor``), so a mask
+    need not keep background only to spare the classifier an input of digital silence.
     ``stats`` (detached) are ``fid_in`` (share of clips whose masked-in input keeps
     ``target``) and ``p_out`` (mean probability of ``target`` when masked out).
     """
-    logits_in = masked_logits(classifier, logmel, spec, mask)
-    logits_out = masked_logits(classifier, logmel, spec, 1 - mask)
+    floor = _fill(spec, fill)
+    logits_in = masked_logits(classifier, logmel, spec, mask, floor)
+    logits_out = masked_logits(classifier, logmel, spec, 1 - mask, floor)
     p_out = torch.softmax(logits_out, dim=1).gather(1, target[:, None])[:, 0]
     terms = {
         "mask_in": F.cross_entropy(logits_in, target),
@@ -52,6 +57,15 @@ def mask_objective(
 
 
 AREAS = ("mean", "energy")
+FILLS = ("silence", "floor")
+
+
+def _fill(spec: torch.Tensor, kind: str) -> torch.Tensor | None:
+    if kind == "silence":
+        return None
+    if kind == "floor":
+        return noise_floor(spec)
+    raise ValueError(f"mask_fill: expected one of {FILLS}, got {kind!r}")
 
 
 def _area(mask: torch.Tensor, spec: torch.Tensor, kind: str) -> torch.Tensor:

@@ -38,7 +38,7 @@ are logged to it too.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,23 @@ def _run_data(run: LoadedRun, data: OtherData | None = None) -> EventClips:
 # ----------------------------------------------------------------------------- evaluation
 
 
+def _threshold(run: LoadedRun) -> float:
+    return float(run.config["interpreter"].get("relevance_threshold", 0.2))
+
+
+def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def shares_classifier(run_dirs: Sequence[str | Path]) -> bool:
+    """Whether several NMF runs explain one classifier, bit for bit (parameters and buffers)."""
+    if len(run_dirs) < 2:
+        return False
+    first, *others = (load_run(r).model.classifier for r in run_dirs)
+    return all(_same_state(first, other) for other in others)
+
+
 @dataclass
 class MethodResult:
     per_clip: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
@@ -234,17 +251,19 @@ def evaluate_run(
     seed: int = 0,
     log=print,
     data: OtherData | None = None,
+    also: Sequence[str | Path] = (),
 ) -> RunResult:
     """Explain the first ``n_clips`` test clips of a finished NMF-interpreter run (or of
     ``data``) with the intrinsic explanation and every post-hoc method in ``methods``;
-    score them alike."""
+    score them alike. ``also``: other NMF runs on the same classifier (bit-identical, e.g.
+    trained with ``classifier_ckpt=``), whose interpreters join as rows
+    ``nmf_interpreter_<regime>``, explaining the same targets."""
     run = load_run(run_dir)
     pipeline = run.config["pipeline"]
     if pipeline not in FAMILIES["nmf"].pipelines:
         raise ValueError(f"{run.run_dir}: pipeline {pipeline!r} is not an NMF-interpreter run")
     model = run.model
     classifier = model.classifier.eval()
-    threshold = float(run.config["interpreter"].get("relevance_threshold", 0.2))
     dm = _run_data(run, data)
     logmel, stft = dm.frontends["x"], dm.frontends["spec"]
     rows = dm.split_indices["test"][:n_clips]
@@ -265,37 +284,45 @@ def evaluate_run(
     reference: dict[str, list[float]] = defaultdict(list)
 
     # -- intrinsic, one clip at a time (as the post-hoc explainers)
-    res = results[INTRINSIC] = MethodResult()
-    targets = []
-    for i in range(len(rows)):
-        x, spec = x_all[i : i + 1], spec_all[i : i + 1]
-        with torch.no_grad():
-            e = model.explain(x, threshold=threshold, spec=spec)
-        seconds = e.seconds
-        target = int(e.target[0])
-        targets.append(target)
-        kept = e.relevance  # M * log1p|X| on the STFT grid: what the explanation keeps
-        mel_map = stft_to_mel(kept, logmel.mel_fb)[0]
-        band_attr = bands.bind(x).from_input_map(mel_map[None])
-        t_i = None if truth is None else (truth[0][i], truth[1][i])
-        values = _score_clip(
-            res, classifier, bands, x, band_attr, mel_map, target, t_i, n_random, seed + i
-        )
-        res.per_clip["seconds"].append(seconds)
-        res.per_clip["n_evals"].append(float(e.n_evals))
-        reference["deletion_auc"].append(values["deletion_auc_random"])
-        reference["insertion_auc"].append(values["insertion_auc_random"])
-        if t_i is not None:  # "explain everything": the unmasked input's own mass
-            everything = stft_to_mel(spec, logmel.mel_fb)[0]
-            reference["mass_inside"].append(
-                float(relevance_mass_inside(everything[None], t_i[0][None])[0])
+    def intrinsic(name: str, interpreter, threshold: float, targets: list[int] | None):
+        res = results[name] = MethodResult()
+        explained = []
+        for i in range(len(rows)):
+            x, spec = x_all[i : i + 1], spec_all[i : i + 1]
+            target = None if targets is None else torch.tensor([targets[i]])
+            with torch.no_grad():
+                e = interpreter.explain(x, target=target, threshold=threshold, spec=spec)
+            explained.append(int(e.target[0]))
+            kept = e.relevance  # M * log1p|X| on the STFT grid: what the explanation keeps
+            mel_map = stft_to_mel(kept, logmel.mel_fb)[0]
+            band_attr = bands.bind(x).from_input_map(mel_map[None])
+            t_i = None if truth is None else (truth[0][i], truth[1][i])
+            values = _score_clip(
+                res, classifier, bands, x, band_attr, mel_map, explained[i], t_i, n_random, seed + i
             )
-            reference["mass_inside_box"].append(
-                float(relevance_mass_inside(everything[None], t_i[1][None])[0])
-            )
-        if i == figure_clip:
-            res.figure_map = mel_map.numpy()
-    log(f"[report] {run.run_dir.name}: {INTRINSIC} done on {len(rows)} clips")
+            res.per_clip["seconds"].append(e.seconds)
+            res.per_clip["n_evals"].append(float(e.n_evals))
+            if i == figure_clip:
+                res.figure_map = mel_map.numpy()
+            if targets is not None:
+                continue
+            reference["deletion_auc"].append(values["deletion_auc_random"])
+            reference["insertion_auc"].append(values["insertion_auc_random"])
+            if t_i is not None:  # "explain everything": the unmasked input's own mass
+                everything = stft_to_mel(spec, logmel.mel_fb)[0]
+                for key, region in (("mass_inside", t_i[0]), ("mass_inside_box", t_i[1])):
+                    mass = relevance_mass_inside(everything[None], region[None])[0]
+                    reference[key].append(float(mass))
+        log(f"[report] {run.run_dir.name}: {name} done on {len(rows)} clips")
+        return explained
+
+    targets = intrinsic(INTRINSIC, model, _threshold(run), None)
+    extras = [load_run(other) for other in also]
+    for extra in extras:  # interpreters of the same classifier: rows of this report
+        if not _same_state(extra.model.classifier, classifier):
+            raise ValueError(f"{extra.run_dir}: its classifier is not {run.run_dir}'s")
+        name = f"{INTRINSIC}_{extra.config['pipeline'].removeprefix('nmf_')}"
+        intrinsic(name, extra.model.eval(), _threshold(extra), targets)
     target_t = torch.tensor(targets)
 
     # -- post-hoc, on the black box
@@ -348,11 +375,9 @@ def evaluate_run(
         sample_rate=int(dm.sample_rate),
         figure_wave=waves[figure_clip].numpy(),
         reference=summarise(dict(reference)) if reference else {},
-        masks={
-            "interpreter": run.metrics.get("explanations", {}).get("test", {}),
-            "lmac": run.metrics.get("lmac", {}).get("explanations", {}).get("test", {}),
-        },
+        masks=_mask_scores([run, *extras]),
     )
+    threshold = _threshold(run)
     if out_dir is not None:  # the intrinsic explanation of the figure clip: bars + audio
         j = int(rows[figure_clip])
         result.nmf_dir = out_dir / "nmf"
@@ -487,15 +512,26 @@ PUBLISHED_MASKS = {
 MASK_KEYS = ("AI", "AD", "AG", "FF", "FidIn", "mass_inside", "area")
 
 
+def _mask_scores(runs: list[LoadedRun]) -> dict[str, dict[str, float]]:
+    """Test-fold mask scores from each run's ``metrics.json``: its interpreter, its L-MAC."""
+    out = {}
+    for run in runs:
+        label = f"{run.config.get('name', 'run')}/{run.run_dir.name}"
+        out[f"{INTRINSIC} ({run.config['pipeline']})"] = run.metrics.get("explanations", {}).get(
+            "test", {}
+        )
+        out[f"lmac of `{label}`"] = (
+            run.metrics.get("lmac", {}).get("explanations", {}).get("test", {})
+        )
+    return out
+
+
 def mask_table(results: list[RunResult]) -> list[list[str]]:
     """L-MAC's metrics of every mask explanation (each run's interpreter and its L-MAC),
     from ``metrics.json`` (the whole test fold), with the published rows."""
     rows = [["explanation", *MASK_KEYS]]
     for r in results:
-        for name, scores in (
-            (f"{INTRINSIC} ({r.pipeline})", r.masks.get("interpreter")),
-            (f"lmac on `{r.label}`'s classifier", r.masks.get("lmac")),
-        ):
+        for name, scores in r.masks.items():
             if scores:
                 rows.append(
                     [
@@ -554,9 +590,13 @@ class NMFReport(FamilyReport):
                 "NMF run's own classifier is its black box"
             )
         self.n_clips, self.methods = request.n_clips, tuple(request.methods)
+        # Runs on one classifier (bit-identical) share one table: the post-hoc methods run
+        # once, every run's interpreter is a row.
+        runs = list(request.runs)
+        plan = [(runs[0], runs[1:])] if shares_classifier(runs) else [(r, []) for r in runs]
         self.results = [
             evaluate_run(
-                run_dir,
+                primary,
                 self.methods,
                 self.n_clips,
                 out_dir=out / f"run{k}",
@@ -565,8 +605,9 @@ class NMFReport(FamilyReport):
                 seed=self.seed,
                 log=log,
                 data=request.data,
+                also=also,
             )
-            for k, run_dir in enumerate(request.runs)
+            for k, (primary, also) in enumerate(plan)
         ]
         self.sample_rate = self.results[0].sample_rate
 
@@ -600,7 +641,8 @@ class NMFReport(FamilyReport):
         for r in results:
             if len(results) > 1:
                 blocks.append(Heading(f"`{r.label}`", 3))
-            lines = [verdict_text(r.summary, m, INTRINSIC) for m in METRICS]
+            own = [m for m in r.methods if m.startswith(f"{INTRINSIC}_")]
+            lines = [verdict_text(r.summary, m, INTRINSIC, own) for m in METRICS]
             blocks.append(Text([v for v in lines if v], bullets=True))
         task_keys = sorted({k for r in results for k in r.task})
         task = [[k, *[fmt(r.task[k]) if k in r.task else "–" for r in results]] for k in task_keys]

@@ -290,15 +290,20 @@ def summary_blocks(
 
 
 def verdict_text(
-    summaries: Mapping[str, Mapping[str, Any]], metric: Metric, intrinsic: str
+    summaries: Mapping[str, Mapping[str, Any]],
+    metric: Metric,
+    intrinsic: str,
+    by_design: Sequence[str] = (),
 ) -> str | None:
     """Who wins ``metric``, and whether ``intrinsic`` beats the best post-hoc method with
-    non-overlapping 95% intervals."""
+    non-overlapping 95% intervals; ``by_design`` names other intrinsic rows, which are
+    not post-hoc competitors."""
     best = _best(summaries, metric)
     if best is None:
         return None
     text = f"**{metric.title}**: best is `{best}` ({fmt(summaries[best][metric.key])})."
-    post = {m: s for m, s in summaries.items() if m != intrinsic}
+    own = {intrinsic, *by_design}
+    post = {m: s for m, s in summaries.items() if m not in own}
     best_post = _best(post, metric)
     if intrinsic not in summaries or best_post is None or metric.key not in summaries[intrinsic]:
         return text
