@@ -95,7 +95,32 @@ def bench_explanation_cost(device, batch: int, quick: bool) -> dict[str, Any]:
         "intrinsic_s_per_clip": intrinsic / batch,
         "intrinsic_over_forward": intrinsic / forward,
     }
+    out["one_clip"] = bench_one_clip(clf, x[:1], device)
     out["posthoc"] = bench_posthoc(clf, interp, x[: max(2, batch // 8)], device, quick)
+    return out
+
+
+def bench_one_clip(clf, x, device) -> dict[str, float]:
+    """One clip at a time: each mask explanation (the L2I interpreter, the faithful one with
+    time-resolved relevance, L-MAC's masker) over one classifier forward pass."""
+    from evaluate.posthoc.lmac import LMAC
+
+    layers, W = ["block2", "block3", "block4"], torch.rand(N_FFT // 2 + 1, 100)
+    n = clf.head.out_features
+    mel_fb = LogMel(SR, N_FFT, HOP, x.shape[1]).mel_fb
+    models = {
+        "intrinsic": NMFInterpreter(clf, layers, W, n),
+        "faithful": NMFInterpreter(clf, layers, W, n, relevance="time"),
+        "lmac": LMAC(clf, layers, mel_fb),
+    }
+    with torch.no_grad():
+        forward = timeit(lambda: clf(x), device, repeat=50, warmup=5)
+        out = {"forward_s": forward}
+        for name, model in models.items():
+            model = model.to(device).eval()
+            call = model.explain if name != "lmac" else model
+            seconds = timeit(lambda call=call: call(x), device, repeat=50, warmup=5)
+            out[f"{name}_over_forward"] = seconds / forward
     return out
 
 
@@ -382,6 +407,13 @@ def to_markdown(results: dict[str, Any]) -> str:
         "",
         f"Intrinsic explanation / classifier forward: **{e['intrinsic_over_forward']:.2f}x** "
         "(target <= 1.5x).",
+        "",
+        f"One clip at a time (classifier forward {e['one_clip']['forward_s'] * 1e3:.2f} ms): "
+        + ", ".join(
+            f"{name} **{e['one_clip'][f'{name}_over_forward']:.2f}x**"
+            for name in ("intrinsic", "faithful", "lmac")
+        )
+        + " a forward pass (target for the faithful interpreter <= 1.5x).",
         "",
         *quality_markdown(results.get("quality")),
         "## Training step",

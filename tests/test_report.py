@@ -3,6 +3,7 @@ HTML rendered in headless Chromium (images decode, audio elements load)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -146,3 +147,50 @@ def test_bench_scaling_epoch_reports_time_and_memory_of_its_size():
     out = _scaling_epoch("cpu", True, 1)
     assert out["clips"] == 64 and out["epoch_s"] > 0
     assert out["peak_memory_mb"] > 0
+
+
+def test_interpreters_of_one_classifier_share_one_table(run_fit, report, tmp_path, cache_dir):
+    """A faithful interpreter trained on the post-hoc run's classifier: one report, the
+    post-hoc methods run once, both interpreters are rows, the verdicts compare the first."""
+    posthoc = report.parent / "run"
+    m = json.loads((posthoc / "metrics.json").read_text())
+    faithful = tmp_path / "faithful"
+    run_fit(
+        "config=nmf_interpreter_faithful",
+        *NMF_TINY,
+        f"classifier_ckpt={posthoc / m['classifier']['best_checkpoint']}",
+        "trainer.max_epochs=1",
+        "lmac.enabled=false",
+        f"hydra.run.dir={faithful}",
+    )
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evaluate.report",
+            f"run={faithful}",
+            f"run={posthoc}",
+            f"out={out}",
+            f"n_clips={N_CLIPS}",
+            "methods=saliency",
+            "n_random=1",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "INTERP_MODELS_CACHE": str(cache_dir), "WANDB_SILENT": "true"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    md = (out / "report.md").read_text()
+    deletion = md.split("### Deletion AUC", 1)[1].split("### ", 1)[0]
+    for method in ("nmf_interpreter", "nmf_interpreter_posthoc", "saliency", "lmac"):
+        # one column: the runs share the classifier, so the table is one run's
+        assert re.search(rf"^\| {method} \| -?[\d.e+-]+ ± [\d.e+-]+ \|$", deletion, re.M), method
+    masks = md.split("## Mask explanations", 1)[1].split("## ", 1)[0]
+    assert (
+        "| nmf_interpreter (nmf_faithful)" in masks and "| nmf_interpreter (nmf_posthoc)" in masks
+    )
+    record = json.loads((out / "report.json").read_text())
+    assert len(record["runs"]) == 1 and "nmf_interpreter_posthoc" in record["runs"][0]["summary"]

@@ -327,9 +327,11 @@ def evaluate_run(
 
     # -- post-hoc, on the black box
     options = {}
-    if "lmac" in run.metrics:  # the learned masker trained on this classifier joins in
+    # the learned masker trained on this classifier (by this run or one in ``also``) joins in
+    trained = next((r for r in [run, *extras] if "lmac" in r.metrics), None)
+    if trained is not None:
         mel_fb = logmel.mel_fb
-        masker = load_lmac(run.run_dir, run.config, run.metrics, classifier, mel_fb)
+        masker = load_lmac(trained.run_dir, trained.config, trained.metrics, classifier, mel_fb)
         options["lmac"] = {"masker": masker}
         methods = (*[m for m in methods if m != "lmac"], "lmac")
     elif "lmac" in methods:
