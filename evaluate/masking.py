@@ -12,6 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from interp_models.nmf.interpreter import noise_floor
+
+__all__ = ["masked_logits", "masked_probs", "mel_to_stft_matrix", "noise_floor", "stft_to_mel"]
+
 
 def masked_logits(
     classifier: nn.Module,
@@ -25,13 +29,6 @@ def masked_logits(
     silence: ``keep * S + (1 - keep) * fill``."""
     kept = keep * spec if fill is None else keep * spec + (1 - keep) * fill
     return classifier(logmel.from_power(torch.expm1(kept).square()))
-
-
-def noise_floor(spec: torch.Tensor, quantile: float = 0.2) -> torch.Tensor:
-    """Each clip's stationary background: per frequency, the ``quantile`` of ``log1p|X|``
-    over time, (B, F, 1). Replacing a bin by it removes what stands above the background
-    rather than leaving digital silence, which the classifier never heard in training."""
-    return torch.quantile(spec, quantile, dim=-1, keepdim=True)
 
 
 def masked_probs(

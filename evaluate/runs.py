@@ -106,6 +106,7 @@ def load_run(path: str | Path, device: str = "cpu") -> LoadedRun:
             branch_channels=icfg["branch_channels"],
             hidden=icfg["hidden"],
             relevance=icfg.get("relevance", "global"),
+            baseline=icfg.get("baseline", "silence"),
         )
         ckpt_file, prefix = metrics["interpreter"]["best_checkpoint"], "model."
     else:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluate.masking import masked_logits, noise_floor
+from interp_models.nmf.interpreter import BASELINES
 
 
 def mask_objective(
@@ -24,7 +25,7 @@ def mask_objective(
     mask: torch.Tensor,
     target: torch.Tensor,
     area: str = "mean",
-    fill: str = "silence",
+    baseline: str = "silence",
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Loss terms and diagnostics of a mask ``mask`` (B, F, T) in [0, 1] on ``log1p|X|``.
 
@@ -34,13 +35,13 @@ def mask_objective(
     mask (L-MAC's L1 regulariser), with ``area="energy"`` the share of ``log1p|X|`` it keeps,
     ``sum(M * S) / sum(S)`` per clip (a kept loud background bin costs more than a kept
     silent one: the quantity a listener hears and the localization metrics score).
-    ``fill="silence"`` removes a bin as L-MAC does (zero magnitude); ``fill="floor"``
+    ``baseline="silence"`` removes a bin as L-MAC does (zero magnitude); ``"floor"``
     replaces it by the clip's noise floor (``evaluate.masking.noise_floor``), so a mask
     need not keep background only to spare the classifier an input of digital silence.
     ``stats`` (detached) are ``fid_in`` (share of clips whose masked-in input keeps
     ``target``) and ``p_out`` (mean probability of ``target`` when masked out).
     """
-    floor = _fill(spec, fill)
+    floor = _fill(spec, baseline)
     logits_in = masked_logits(classifier, logmel, spec, mask, floor)
     logits_out = masked_logits(classifier, logmel, spec, 1 - mask, floor)
     p_out = torch.softmax(logits_out, dim=1).gather(1, target[:, None])[:, 0]
@@ -57,15 +58,14 @@ def mask_objective(
 
 
 AREAS = ("mean", "energy")
-FILLS = ("silence", "floor")
 
 
-def _fill(spec: torch.Tensor, kind: str) -> torch.Tensor | None:
-    if kind == "silence":
+def _fill(spec: torch.Tensor, baseline: str) -> torch.Tensor | None:
+    if baseline == "silence":
         return None
-    if kind == "floor":
+    if baseline == "floor":
         return noise_floor(spec)
-    raise ValueError(f"mask_fill: expected one of {FILLS}, got {kind!r}")
+    raise ValueError(f"baseline: expected one of {BASELINES}, got {baseline!r}")
 
 
 def _area(mask: torch.Tensor, spec: torch.Tensor, kind: str) -> torch.Tensor:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from evaluate.masking import masked_probs
+from evaluate.masking import masked_probs, noise_floor
 from evaluate.metrics import (
     faithfulness_ff,
     hoyer_sparsity,
@@ -119,15 +119,24 @@ def _split_batches(dm, split: str, batch_size: int, device):
 
 
 def mask_scores(
-    classifier, logmel, spec: torch.Tensor, mask: torch.Tensor, p_full: torch.Tensor, truth
+    classifier,
+    logmel,
+    spec: torch.Tensor,
+    mask: torch.Tensor,
+    p_full: torch.Tensor,
+    truth,
+    baseline: str = "silence",
 ) -> dict[str, torch.Tensor]:
     """Per-clip scores of a mask explanation ``mask`` (B, F, T) on ``log1p|X|`` (``spec``).
 
     L-MAC's AI / AD / AG / Fid-In on the masked-in input and FF on the masked-out one
-    (``evaluate.masking``), and, given ``truth`` (event mask, event box), localization of
-    what the mask keeps, ``M * log1p|X|`` (``mass_inside``, ``mass_inside_box``), next to
-    the input's own share (``input_mass_inside*``); ``mask_mass_inside`` scores the mask
-    alone, ``energy_inside`` the masked-in linear energy, ``iou`` the mask >= 0.5.
+    (``evaluate.masking``; removed bins are silence, as in L-MAC's definitions whatever
+    the explanation's ``baseline``), and, given ``truth`` (event mask, event box),
+    localization of what the mask keeps, ``M * log1p|X|`` (with ``baseline="floor"``, above
+    the clip's noise floor: the explanation's relevance map) in ``mass_inside`` and
+    ``mass_inside_box``, next to the input's own share of the same
+    (``input_mass_inside*``); ``mask_mass_inside`` scores the mask alone,
+    ``energy_inside`` the masked-in linear energy, ``iou`` the mask >= 0.5.
     """
     values = lmac_metrics(
         p_full,
@@ -136,12 +145,14 @@ def mask_scores(
     )
     values["area"] = mask.mean(dim=(1, 2))
     if truth is not None:
-        kept = mask * spec  # what the explanation keeps of log1p|X| (figure panel b)
+        content = spec if baseline == "silence" else (spec - noise_floor(spec)).clamp(min=0)
+        kept = mask * content  # the explanation's relevance map (figure panel b)
         for name, region in zip(("", "_box"), truth, strict=True):
             values[f"mass_inside{name}"] = relevance_mass_inside(kept, region)
-            values[f"input_mass_inside{name}"] = relevance_mass_inside(spec, region)
+            values[f"input_mass_inside{name}"] = relevance_mass_inside(content, region)
         values["mask_mass_inside"] = relevance_mass_inside(mask, truth[0])
-        values["energy_inside"] = relevance_mass_inside(torch.expm1(kept).square(), truth[0])
+        masked_in = torch.expm1(mask * spec).square()
+        values["energy_inside"] = relevance_mass_inside(masked_in, truth[0])
         values["iou"] = mask_iou(mask, truth[0], threshold=0.5)
     return values
 
@@ -171,7 +182,7 @@ def evaluate_split(
         H, mask, relevant = e.maps["H"], e.maps["mask"], e.maps["relevant"]
         clf_logits, logits = e.maps["clf_logits"], e.maps["logits"]
         p_full = torch.softmax(clf_logits, dim=1)
-        values = mask_scores(model.classifier, logmel, spec, mask, p_full, truth)
+        values = mask_scores(model.classifier, logmel, spec, mask, p_full, truth, model.baseline)
         control = model.component_mask(H, random_components(relevant, model.is_noise, gen))
         p_control = masked_probs(model.classifier, logmel, spec, 1 - control)
         values["FF_random"] = faithfulness_ff(p_full, p_control)
@@ -198,9 +209,8 @@ def evaluate_masker_split(masker, dm, split: str, batch_size: int = 32) -> dict[
     per_clip: dict[str, list[float]] = defaultdict(list)
     for x, spec, y, truth in _split_batches(dm, split, batch_size, device):
         mask, logits = masker(x)
-        values = mask_scores(
-            masker.classifier, logmel, spec, mask, torch.softmax(logits, dim=1), truth
-        )
+        p_full = torch.softmax(logits, dim=1)
+        values = mask_scores(masker.classifier, logmel, spec, mask, p_full, truth, masker.baseline)
         values["clf_acc"] = (logits.argmax(1) == y).float()
         for key, v in values.items():
             per_clip[key].extend(v.float().cpu().tolist())

@@ -63,7 +63,7 @@ from captum.attr import (
 )
 from torch import nn
 
-from evaluate.masking import stft_to_mel
+from evaluate.masking import noise_floor, stft_to_mel
 from evaluate.posthoc.groupings import BoundGrouping, Grouping, GroupView, Samples, TFBins
 from evaluate.posthoc.lrp import lrp_attribute
 from interp_models.explanation import Explanation, Grid
@@ -356,6 +356,8 @@ class Explainer:
             raise ValueError("lmac explains the classifier's prediction only; got another target")
         stft = self.frontend.spectrogram.stft(wave.reshape(1, -1).to(x))
         spec = torch.log1p(stft.abs())[..., : mask.shape[-1]]
+        if masker.baseline == "floor":  # what the mask keeps above the clip's noise floor
+            spec = (spec - noise_floor(spec)).clamp(min=0)
         return stft_to_mel(mask * spec, self.frontend.mel_fb)
 
     def _grad_cam(self, x: torch.Tensor, target: int) -> torch.Tensor:

@@ -26,7 +26,7 @@ from torch import nn
 
 from evaluate.masking import mel_to_stft_matrix
 from evaluate.runs import load_checkpoint
-from interp_models.nmf.interpreter import LayerTaps
+from interp_models.nmf.interpreter import BASELINES, LayerTaps
 
 
 class MaskDecoder(nn.Module):
@@ -68,13 +68,22 @@ class LMAC(nn.Module):
     layers : classifier modules whose outputs the decoder reads.
     mel_fb : (n_mels, n_fft // 2 + 1) the classifier front end's filterbank.
     hidden : decoder channels.
+    baseline : what a removed bin becomes, ``"silence"`` (the paper's) or ``"floor"`` (the
+        clip's noise floor); the explanation is what the mask keeps above it.
     """
 
     def __init__(
-        self, classifier: nn.Module, layers: Sequence[str], mel_fb: torch.Tensor, hidden: int = 32
+        self,
+        classifier: nn.Module,
+        layers: Sequence[str],
+        mel_fb: torch.Tensor,
+        hidden: int = 32,
+        baseline: str = "silence",
     ):
         super().__init__()
-        self.classifier = classifier
+        if baseline not in BASELINES:
+            raise ValueError(f"lmac.baseline: expected one of {BASELINES}, got {baseline!r}")
+        self.classifier, self.baseline = classifier, baseline
         self.taps = LayerTaps(classifier, layers)
         self.decoder = MaskDecoder(self.taps.channels, hidden)
         self.register_buffer("to_stft", mel_to_stft_matrix(mel_fb), persistent=False)
@@ -95,7 +104,13 @@ def load_lmac(
     if "lmac" not in metrics:
         raise ValueError(f"{run_dir}: this run trained no L-MAC (lmac.enabled=false?)")
     stage = config["lmac"]
-    model = LMAC(classifier, stage["layers"], mel_fb, hidden=stage["hidden"])
+    model = LMAC(
+        classifier,
+        stage["layers"],
+        mel_fb,
+        hidden=stage["hidden"],
+        baseline=stage.get("baseline", "silence"),
+    )
     state = load_checkpoint(Path(run_dir) / metrics["lmac"]["best_checkpoint"])["state_dict"]
     prefix = "model.decoder."
     model.decoder.load_state_dict(

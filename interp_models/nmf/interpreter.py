@@ -116,6 +116,14 @@ class AttentionPool(nn.Module):
 
 
 RELEVANCE = ("global", "time")
+BASELINES = ("silence", "floor")
+
+
+def noise_floor(spec: torch.Tensor, quantile: float = 0.2) -> torch.Tensor:
+    """Each clip's stationary background: per frequency, the ``quantile`` of ``log1p|X|``
+    over time, (B, F, 1). Replacing a bin by it removes what stands above the background
+    rather than leaving digital silence, which a classifier never heard in training."""
+    return torch.quantile(spec, quantile, dim=-1, keepdim=True)
 
 
 @dataclass
@@ -141,6 +149,10 @@ class NMFInterpreter(nn.Module):
         (Parekh et al. 2022); ``"time"``: one per component and frame, the head's own
         evidence e_kt = theta_{c,k} a_kt h_kt, whose sum over k and t is exactly the head's
         logit for c (see ``evidence``). The faithful regime trains with ``"time"``.
+    baseline : what a removed bin becomes: ``"silence"`` (L2I, L-MAC) or ``"floor"``, the
+        clip's noise floor (``noise_floor``); the relevance map is what the explanation keeps
+        above it, ``M * (log1p|X| - baseline)``, as attributions are taken relative to a
+        reference (the faithful regime can train its mask against either).
     """
 
     def __init__(
@@ -153,13 +165,16 @@ class NMFInterpreter(nn.Module):
         branch_channels: int = 64,
         hidden: int = 256,
         relevance: str = "global",
+        baseline: str = "silence",
     ):
         super().__init__()
         if relevance not in RELEVANCE:
             raise ValueError(
                 f"interpreter.relevance: expected one of {RELEVANCE}, got {relevance!r}"
             )
-        self.relevance_mode = relevance
+        if baseline not in BASELINES:
+            raise ValueError(f"interpreter.baseline: expected one of {BASELINES}, got {baseline!r}")
+        self.relevance_mode, self.baseline = relevance, baseline
         self.classifier = classifier
         self.taps = LayerTaps(classifier, layers)
         k = W.shape[1]
@@ -261,7 +276,9 @@ class NMFInterpreter(nn.Module):
             components never are); with ``relevance="time"``, the share of the clip's
             largest evidence from which a (component, frame) is kept fully.
         spec : (B, freq, T) ``log1p |X|`` of the clips on the dictionary's STFT grid; the
-            relevance map is ``mask * spec`` (what the listenable explanation keeps).
+            relevance map is ``mask * spec`` (what the listenable explanation keeps;
+            with ``baseline="floor"``, ``mask * (spec - floor)``, what it keeps above the
+            clip's noise floor).
             Default: the model's own reconstruction ``W H`` stands in for it.
         grid : the dictionary's STFT grid with its axis values (e.g.
             ``spectrogram_grid(stft, T)``); default ``Grid.time_frequency("stft")``
@@ -285,6 +302,8 @@ class NMFInterpreter(nn.Module):
         spec = self.reconstruct(out.H) if spec is None else spec.to(mask)
         if spec.shape != mask.shape:
             raise ValueError(f"spec {tuple(spec.shape)} must be (B, freq, T) {tuple(mask.shape)}")
+        if self.baseline == "floor":
+            spec = (spec - noise_floor(spec)).clamp(min=0)
         return Explanation(
             attribution=rel,
             grouping="components",

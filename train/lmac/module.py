@@ -35,14 +35,13 @@ class LMACModule(EpochMetricsSteps):
         mask_out: float = 0.2,
         mask_area: float = 0.4,
         mask_area_kind: str = "mean",
-        mask_fill: str = "silence",
         hparams: dict[str, Any] | None = None,
     ):
         super().__init__()
         self.model, self.logmel = model, logmel
         self.lr, self.weight_decay, self.scheduler = lr, weight_decay, scheduler
         self.weights = {"mask_in": mask_in, "mask_out": mask_out, "mask_area": mask_area}
-        self.area_kind, self.fill = mask_area_kind, mask_fill
+        self.area_kind = mask_area_kind
         self.model.classifier.requires_grad_(False)
         self.save_hyperparameters(hparams or {})
 
@@ -57,7 +56,13 @@ class LMACModule(EpochMetricsSteps):
         mask, logits = self.model(x)
         target = logits.argmax(dim=1).detach()
         terms, stats = mask_objective(
-            self.model.classifier, self.logmel, spec, mask, target, self.area_kind, self.fill
+            self.model.classifier,
+            self.logmel,
+            spec,
+            mask,
+            target,
+            self.area_kind,
+            self.model.baseline,
         )
         loss = sum(self.weights[k] * v for k, v in terms.items())
         values = {"loss": loss, **{f"loss_{k}": v for k, v in terms.items()}, **stats}

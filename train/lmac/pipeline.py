@@ -24,7 +24,13 @@ def lmac_module(cfg: DictConfig, dm, classifier: nn.Module) -> LMACModule:
     if not hasattr(logmel, "mel_fb"):
         raise ValueError(f"lmac: needs a log-mel input (data.features.x.kind), got {logmel.kind}")
     lcfg = cfg.lmac
-    model = LMAC(classifier, list(lcfg.layers), logmel.mel_fb, hidden=lcfg.hidden)
+    model = LMAC(
+        classifier,
+        list(lcfg.layers),
+        logmel.mel_fb,
+        hidden=lcfg.hidden,
+        baseline=lcfg.get("baseline", "silence"),
+    )
     options = {
         **OmegaConf.to_container(lcfg.optimizer, resolve=True),
         **OmegaConf.to_container(lcfg.loss, resolve=True),

@@ -64,7 +64,6 @@ class NMFInterpreterModule(EpochMetricsSteps):
         mask_out: float = 1.0,
         mask_area: float = 1.0,
         mask_area_kind: str = "mean",
-        mask_fill: str = "silence",
         logmel: nn.Module | None = None,
         threshold: float = 0.2,
         hparams: dict[str, Any] | None = None,
@@ -86,7 +85,7 @@ class NMFInterpreterModule(EpochMetricsSteps):
         if regime == "faithful" and logmel is None:
             raise ValueError("the faithful regime needs the classifier's front end (logmel=)")
         self.logmel, self.threshold = logmel, threshold
-        self.area_kind, self.fill = mask_area_kind, mask_fill
+        self.area_kind = mask_area_kind
         if regime != "joint":
             self.model.classifier.requires_grad_(False)
         # Epoch means behind ``selection`` (torchmetrics: synced across DDP ranks).
@@ -133,7 +132,13 @@ class NMFInterpreterModule(EpochMetricsSteps):
             target = out.clf_logits.argmax(dim=1)  # the frozen classifier's prediction
             _, _, mask = self.model.explanation_mask(out, target, self.threshold)
             terms, mask_stats = mask_objective(
-                self.model.classifier, self.logmel, spec, mask, target, self.area_kind, self.fill
+                self.model.classifier,
+                self.logmel,
+                spec,
+                mask,
+                target,
+                self.area_kind,
+                self.model.baseline,
             )
             losses.update(terms)
         loss = sum(self.weights.get(k, 1.0) * v for k, v in losses.items())

@@ -107,6 +107,7 @@ def interpreter_module(
         branch_channels=icfg.branch_channels,
         hidden=icfg.hidden,
         relevance=icfg.get("relevance", "global"),
+        baseline=icfg.get("baseline", "silence"),
     )
     optim = OmegaConf.to_container(icfg.optimizer, resolve=True)
     loss = OmegaConf.to_container(icfg.loss, resolve=True)
