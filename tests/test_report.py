@@ -73,7 +73,7 @@ def test_report_tables_and_files(report):
     assert "classifier test acc" in md
     # L-MAC's metrics of both mask explanations, beside the published rows
     masks = md.split("## Mask explanations", 1)[1].split("## ", 1)[0]
-    for row in ("nmf_interpreter (nmf_posthoc)", "lmac on", "L-MAC (published", "L2I (published"):
+    for row in ("nmf_interpreter (nmf_posthoc)", "lmac of", "L-MAC (published", "L2I (published"):
         assert f"| {row}" in masks or f"| *{row}" in masks, (row, masks)
     # relative links in the Markdown point at files written beside it
     links = re.findall(r"\]\(([^)]+\.(?:png|wav))\)", md)
