@@ -73,7 +73,7 @@ def test_report_tables_and_files(report):
     assert "classifier test acc" in md
     # L-MAC's metrics of both mask explanations, beside the published rows
     masks = md.split("## Mask explanations", 1)[1].split("## ", 1)[0]
-    for row in ("nmf_interpreter (nmf_posthoc)", "lmac of", "L-MAC (published", "L2I (published"):
+    for row in ("nmf_interpreter (nmf_posthoc,", "lmac of", "L-MAC (published", "L2I (published"):
         assert f"| {row}" in masks or f"| *{row}" in masks, (row, masks)
     # relative links in the Markdown point at files written beside it
     links = re.findall(r"\]\(([^)]+\.(?:png|wav))\)", md)
@@ -190,7 +190,7 @@ def test_interpreters_of_one_classifier_share_one_table(run_fit, report, tmp_pat
         assert re.search(rf"^\| {method} \| -?[\d.e+-]+ ± [\d.e+-]+ \|$", deletion, re.M), method
     masks = md.split("## Mask explanations", 1)[1].split("## ", 1)[0]
     assert (
-        "| nmf_interpreter (nmf_faithful)" in masks and "| nmf_interpreter (nmf_posthoc)" in masks
+        "| nmf_interpreter (nmf_faithful," in masks and "| nmf_interpreter (nmf_posthoc," in masks
     )
     record = json.loads((out / "report.json").read_text())
     assert len(record["runs"]) == 1 and "nmf_interpreter_posthoc" in record["runs"][0]["summary"]

@@ -257,7 +257,8 @@ def evaluate_run(
     ``data``) with the intrinsic explanation and every post-hoc method in ``methods``;
     score them alike. ``also``: other NMF runs on the same classifier (bit-identical, e.g.
     trained with ``classifier_ckpt=``), whose interpreters join as rows
-    ``nmf_interpreter_<regime>``, explaining the same targets."""
+    ``nmf_interpreter_<regime>`` (numbered from 1 when a regime comes again), explaining the
+    same targets."""
     run = load_run(run_dir)
     pipeline = run.config["pipeline"]
     if pipeline not in FAMILIES["nmf"].pipelines:
@@ -322,6 +323,9 @@ def evaluate_run(
         if not _same_state(extra.model.classifier, classifier):
             raise ValueError(f"{extra.run_dir}: its classifier is not {run.run_dir}'s")
         name = f"{INTRINSIC}_{extra.config['pipeline'].removeprefix('nmf_')}"
+        name = next(
+            f"{name}{k or ''}" for k in range(len(extras) + 1) if f"{name}{k or ''}" not in results
+        )
         intrinsic(name, extra.model.eval(), _threshold(extra), targets)
     target_t = torch.tensor(targets)
 
@@ -519,9 +523,8 @@ def _mask_scores(runs: list[LoadedRun]) -> dict[str, dict[str, float]]:
     out = {}
     for run in runs:
         label = f"{run.config.get('name', 'run')}/{run.run_dir.name}"
-        out[f"{INTRINSIC} ({run.config['pipeline']})"] = run.metrics.get("explanations", {}).get(
-            "test", {}
-        )
+        interpreter = run.metrics.get("explanations", {}).get("test", {})
+        out[f"{INTRINSIC} ({run.config['pipeline']}, `{label}`)"] = interpreter
         out[f"lmac of `{label}`"] = (
             run.metrics.get("lmac", {}).get("explanations", {}).get("test", {})
         )
