@@ -31,17 +31,14 @@ def report(run_fit, tmp_path_factory, cache_dir):
         f"hydra.run.dir={run_dir}",
     )
     out = base / "out"
+    write_report(cache_dir, f"run={run_dir}", f"out={out}", f"methods={','.join(METHODS)}")
+    return out
+
+
+def write_report(cache_dir, *args: str) -> None:
+    """``python -m evaluate.report`` on ``N_CLIPS`` clips with one random order."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "evaluate.report",
-            f"run={run_dir}",
-            f"out={out}",
-            f"n_clips={N_CLIPS}",
-            f"methods={','.join(METHODS)}",
-            "n_random=1",
-        ],
+        [sys.executable, "-m", "evaluate.report", *args, f"n_clips={N_CLIPS}", "n_random=1"],
         cwd=ROOT,
         env={**os.environ, "INTERP_MODELS_CACHE": str(cache_dir), "WANDB_SILENT": "true"},
         capture_output=True,
@@ -49,7 +46,6 @@ def report(run_fit, tmp_path_factory, cache_dir):
         timeout=240,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return out
 
 
 def test_report_tables_and_files(report):
@@ -164,25 +160,7 @@ def test_interpreters_of_one_classifier_share_one_table(run_fit, report, tmp_pat
         f"hydra.run.dir={faithful}",
     )
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "evaluate.report",
-            f"run={faithful}",
-            f"run={posthoc}",
-            f"out={out}",
-            f"n_clips={N_CLIPS}",
-            "methods=saliency",
-            "n_random=1",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "INTERP_MODELS_CACHE": str(cache_dir), "WANDB_SILENT": "true"},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    write_report(cache_dir, f"run={faithful}", f"run={posthoc}", f"out={out}", "methods=saliency")
     md = (out / "report.md").read_text()
     deletion = md.split("### Deletion AUC", 1)[1].split("### ", 1)[0]
     for method in ("nmf_interpreter", "nmf_interpreter_posthoc", "saliency", "lmac"):

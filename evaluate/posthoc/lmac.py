@@ -26,7 +26,7 @@ from torch import nn
 
 from evaluate.masking import mel_to_stft_matrix
 from evaluate.runs import load_checkpoint
-from interp_models.nmf.interpreter import BASELINES, LayerTaps
+from interp_models.nmf.interpreter import BASELINES, LayerTaps, conv_branches
 
 
 class MaskDecoder(nn.Module):
@@ -38,10 +38,7 @@ class MaskDecoder(nn.Module):
 
     def __init__(self, in_channels: Sequence[int], hidden: int = 32):
         super().__init__()
-        self.branches = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(c, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU())
-            for c in in_channels
-        )
+        self.branches = conv_branches(in_channels, hidden)
         self.head = nn.Sequential(
             nn.Conv2d(hidden * len(in_channels), hidden, 3, padding=1),
             nn.BatchNorm2d(hidden),

@@ -66,6 +66,14 @@ class LayerTaps:
         return [self.outputs.pop(n) for n in self.names]
 
 
+def conv_branches(in_channels: Sequence[int], out: int) -> nn.ModuleList:
+    """One 3x3 conv + batch norm + ReLU per tapped layer (its channels -> ``out``)."""
+    return nn.ModuleList(
+        nn.Sequential(nn.Conv2d(c, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU())
+        for c in in_channels
+    )
+
+
 class Psi(nn.Module):
     """Hidden feature maps -> non-negative activations H (batch, K, T).
 
@@ -78,10 +86,7 @@ class Psi(nn.Module):
         self, in_channels: Sequence[int], n_components: int, branch: int = 64, hidden: int = 256
     ):
         super().__init__()
-        self.branches = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(c, branch, 3, padding=1), nn.BatchNorm2d(branch), nn.ReLU())
-            for c in in_channels
-        )
+        self.branches = conv_branches(in_channels, branch)
         self.temporal = nn.Sequential(
             nn.Conv1d(branch * len(in_channels), hidden, 3, padding=1),
             nn.BatchNorm1d(hidden),

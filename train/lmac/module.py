@@ -41,7 +41,7 @@ class LMACModule(EpochMetricsSteps):
         self.model, self.logmel = model, logmel
         self.lr, self.weight_decay, self.scheduler = lr, weight_decay, scheduler
         self.weights = {"mask_in": mask_in, "mask_out": mask_out, "mask_area": mask_area}
-        self.area_kind = mask_area_kind
+        self.mask_options = {"area": mask_area_kind, "baseline": model.baseline}
         self.model.classifier.requires_grad_(False)
         self.save_hyperparameters(hparams or {})
 
@@ -56,13 +56,7 @@ class LMACModule(EpochMetricsSteps):
         mask, logits = self.model(x)
         target = logits.argmax(dim=1).detach()
         terms, stats = mask_objective(
-            self.model.classifier,
-            self.logmel,
-            spec,
-            mask,
-            target,
-            self.area_kind,
-            self.model.baseline,
+            self.model.classifier, self.logmel, spec, mask, target, **self.mask_options
         )
         loss = sum(self.weights[k] * v for k, v in terms.items())
         values = {"loss": loss, **{f"loss_{k}": v for k, v in terms.items()}, **stats}

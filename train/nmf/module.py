@@ -85,7 +85,7 @@ class NMFInterpreterModule(EpochMetricsSteps):
         if regime == "faithful" and logmel is None:
             raise ValueError("the faithful regime needs the classifier's front end (logmel=)")
         self.logmel, self.threshold = logmel, threshold
-        self.area_kind = mask_area_kind
+        self.mask_options = {"area": mask_area_kind, "baseline": model.baseline}
         if regime != "joint":
             self.model.classifier.requires_grad_(False)
         # Epoch means behind ``selection`` (torchmetrics: synced across DDP ranks).
@@ -132,13 +132,7 @@ class NMFInterpreterModule(EpochMetricsSteps):
             target = out.clf_logits.argmax(dim=1)  # the frozen classifier's prediction
             _, _, mask = self.model.explanation_mask(out, target, self.threshold)
             terms, mask_stats = mask_objective(
-                self.model.classifier,
-                self.logmel,
-                spec,
-                mask,
-                target,
-                self.area_kind,
-                self.model.baseline,
+                self.model.classifier, self.logmel, spec, mask, target, **self.mask_options
             )
             losses.update(terms)
         loss = sum(self.weights.get(k, 1.0) * v for k, v in losses.items())
