@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evaluate.masking import mel_to_stft_matrix, stft_to_mel
+from evaluate.masking import masked_probs, mel_to_stft_matrix, noise_floor, stft_to_mel
 from evaluate.posthoc import build_explainer
 from evaluate.posthoc.groupings import TFBins
 from evaluate.posthoc.lmac import LMAC
@@ -67,11 +67,8 @@ def test_objective_keeps_or_loses_the_class_as_the_mask_says():
 
 
 def _p(model, logmel, spec, target):
-    from evaluate.masking import masked_probs
-
-    return masked_probs(model.classifier, logmel, spec, torch.ones_like(spec)).gather(
-        1, target[:, None]
-    )[:, 0]
+    probs = masked_probs(model.classifier, logmel, spec, torch.ones_like(spec))
+    return probs.gather(1, target[:, None])[:, 0]
 
 
 def test_explainer_call_shape_and_mass_of_what_the_mask_keeps():
@@ -93,3 +90,43 @@ def test_explainer_call_shape_and_mass_of_what_the_mask_keeps():
         )
     with pytest.raises(ValueError, match="masker="):
         build_explainer("lmac", model.classifier, logmel).attribute(x, None, waves=wave)
+
+
+def test_energy_area_and_noise_floor_baseline_have_known_values():
+    model, logmel = _lmac()
+    wave = torch.randn(2, 4000)
+    x = logmel(wave)
+    spec = torch.log1p(logmel.spectrogram.stft(wave).abs())
+    target = model.classifier(x).argmax(dim=1)
+    ones, zeros = torch.ones_like(spec), torch.zeros_like(spec)
+    with torch.no_grad():
+        all_kept, _ = mask_objective(model.classifier, logmel, spec, ones, target, area="energy")
+        half = mask_objective(model.classifier, logmel, spec, ones * 0.5, target, area="energy")
+        none_kept, _ = mask_objective(
+            model.classifier, logmel, spec, zeros, target, "energy", "floor"
+        )
+    assert torch.isclose(all_kept["mask_area"], torch.tensor(1.0))
+    assert torch.isclose(half[0]["mask_area"], torch.tensor(0.5))
+    # with the floor baseline, keeping nothing shows the classifier the clip's noise floor
+    floor = noise_floor(spec).expand_as(spec)
+    p_floor = masked_probs(model.classifier, logmel, floor, ones)
+    expected = torch.nn.functional.nll_loss(torch.log(p_floor), target)
+    assert torch.isclose(none_kept["mask_in"], expected, atol=1e-4)
+    with pytest.raises(ValueError, match="mask_area_kind"):
+        mask_objective(model.classifier, logmel, spec, ones, target, area="median")
+
+
+def test_floor_baseline_relevance_is_what_the_mask_keeps_above_the_floor():
+    torch.manual_seed(0)
+    logmel = LogMel(8000, n_fft=256, hop_length=128, n_mels=16)
+    net = SpectrogramCNN(3, channels=(4, 8)).eval()
+    model = LMAC(net, ["block1", "block2"], logmel.mel_fb, hidden=4, baseline="floor").eval()
+    wave = torch.randn(1, 4000)
+    x = logmel(wave)
+    e = build_explainer("lmac", net, logmel, masker=model).attribute(x, None, waves=wave)
+    mask, _ = model(x)
+    spec = torch.log1p(logmel.spectrogram.stft(wave).abs())
+    expected = stft_to_mel(mask * (spec - noise_floor(spec)).clamp(min=0), logmel.mel_fb)
+    assert torch.allclose(e.maps["relevance_map"], expected, atol=1e-5)
+    with pytest.raises(ValueError, match="lmac.baseline"):
+        LMAC(net, ["block1"], logmel.mel_fb, baseline="pink")
