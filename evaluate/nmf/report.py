@@ -6,8 +6,9 @@ post-hoc methods on its classifier, on the same test clips and with the same met
 
 (A heart-sound or emotion run is handed to its family's report: ``evaluate.report``.)
 
-For each run (``pipeline`` ``nmf_posthoc`` or ``nmf_joint``) the first ``n_clips`` clips of
-the test split are explained for the classifier's predicted class by
+For each run (``pipeline`` ``nmf_posthoc``, ``nmf_joint`` or ``nmf_faithful``) the first
+``n_clips`` clips of the test split are explained for the classifier's predicted class by
+(runs whose classifiers are bit-identical share one table, each interpreter a row)
 
 * the **intrinsic** explanation, ``NMFInterpreter.explain``: its relevance map is the
   masked-in ``M * log1p|X|`` on the STFT grid, carried to the log-mel grid through the mel
