@@ -659,9 +659,10 @@ class NMFReport(FamilyReport):
             Table(
                 mask_table(results),
                 "AI, AD, AG, Fid-In on the masked-in input, FF on the masked-out input "
-                "(L-MAC's definitions), mass of `M * log1p|X|` inside the event mask and the "
-                "mask's mean, from each run's metrics.json (its test fold, not only the "
-                "clips above); published rows are on ESC-50 mixtures with CNN14.",
+                "(L-MAC's definitions), mass of the relevance map (what the mask keeps of "
+                "`log1p|X|`, above the noise floor for `baseline: floor`) inside the event "
+                "mask and the mask's mean, from each run's metrics.json (its test fold, not "
+                "only the clips above); published rows are on ESC-50 mixtures with CNN14.",
             ),
             Heading("Tables"),
         ]
