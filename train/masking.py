@@ -1,6 +1,6 @@
 """The masked-in / masked-out objective of L-MAC, shared by every mask-trained explainer.
 
-Paissan, Ravanelli, Subakan, "Listenable Maps for Audio Classifiers", ICML 2024, eq. 3:
+Paissan, Ravanelli, Subakan, "Listenable Maps for Audio Classifiers", ICML 2024:
 the classifier on the masked-in input keeps its prediction (cross-entropy to it), on the
 masked-out input loses it, and a regulariser keeps the mask small. The paper subtracts
 the masked-out cross-entropy, which is unbounded below; here the masked-out term is
