@@ -3,7 +3,8 @@
 - ``plot_effect_bars``: one clip's effects of the seven qualities on one emotion;
 - ``plot_relative_effects``: box plots of relative effects over a set of clips, one panel
   per emotion (the presentation of Chowdhury et al., ISMIR 2019, Fig. 5);
-- ``plot_mapping``: the learned 8 x 7 quality -> emotion matrix next to the true one.
+- ``plot_mapping``: the learned 8 x 7 quality -> emotion matrix next to the true one;
+- ``plot_selectivity``: 7 x 7 quality-selectivity matrices (re-render contrasts, factor AUC).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from matplotlib.figure import Figure
 
 from evaluate.reporting.figures import save_png
 
-__all__ = ["plot_effect_bars", "plot_mapping", "plot_relative_effects"]
+__all__ = ["plot_effect_bars", "plot_mapping", "plot_relative_effects", "plot_selectivity"]
 
 
 def _short(name: str) -> str:
@@ -103,6 +104,42 @@ def plot_mapping(
         )
         ax.set_yticks(range(len(emotions)), list(emotions))
         ax.set_title(name, fontsize=10)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
+def plot_selectivity(
+    panels: Sequence[tuple[str, np.ndarray]],
+    qualities: Sequence[str],
+    path: str | Path,
+    row_label: str = "quality changed low -> high",
+    col_label: str = "predicted quality (change, rating points)",
+) -> Path:
+    """Heat maps of 7 x 7 selectivity matrices side by side (``evaluate.emotion.selectivity``):
+    ``(title, matrix)`` per panel; rows the changed quality (or labelled factor), columns
+    the predicted quality; one colour scale per panel, symmetric about 0."""
+    fig = Figure(figsize=(4.6 * len(panels), 4.4))
+    labels = [_short(q) for q in qualities]
+    for k, (title, m) in enumerate(panels):
+        m = np.asarray(m, dtype=float)
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        vmax = float(np.nanmax(np.abs(m))) or 1.0
+        im = ax.imshow(m, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(
+                j,
+                i,
+                f"{v:.1f}" if abs(v) >= 0.95 else f"{v:.2f}",
+                ha="center",
+                va="center",
+                fontsize=6,
+            )
+        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xlabel(col_label, fontsize=7)
+        ax.set_ylabel(row_label if k == 0 else "", fontsize=7)
+        ax.set_title(title, fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     return save_png(fig, path)

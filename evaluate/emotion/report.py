@@ -66,6 +66,7 @@ from evaluate.emotion.metrics import (
     top_quality_agreement,
 )
 from evaluate.emotion.runs import EmotionRun, load_emotion_run
+from evaluate.emotion.selectivity_report import selectivity_section
 from evaluate.metrics.localization import relevance_mass_inside
 from evaluate.metrics.statistics import mean_ci
 from evaluate.posthoc import COMPARED, INTENSITY
@@ -510,6 +511,7 @@ class EmotionReport(FamilyReport):
         Column("quality r", ("test", "quality_r")),
         Column("emotion RMSE", ("test", "emotion_rmse")),
         Column("top-quality agreement", ("explanations", "top_quality_agreement")),
+        Column("worst dominance", ("selectivity", "contrasts", "min_dominance")),
     )
     blackbox_other_data = (
         Column("emotion r", ("test", "emotion_r")),
@@ -570,6 +572,9 @@ class EmotionReport(FamilyReport):
         self._posthoc(methods, seed, log)
         self.sample_rate = int(self.dm.sample_rate)
         self._figures(out)
+        self.sel_blocks, self.sel_record = selectivity_section(
+            self.mid.run_dir, self.dm.quality_names, out
+        )
 
     def _posthoc(self, methods: tuple[str, ...], seed: int, log: Callable[[str], None]) -> None:
         """Post-hoc maps of A2E (explained emotion) and of A2Mid2E's quality unit (the
@@ -725,6 +730,7 @@ class EmotionReport(FamilyReport):
                 "where the true weight is near zero.",
             ),
             Image(self.files["mapping"], "learned versus true mapping"),
+            *self.sel_blocks,
             Heading("The intrinsic explanation"),
             Text(
                 "Explained emotion per clip: the (emotion, quality) pair with the largest |true "
@@ -838,6 +844,7 @@ class EmotionReport(FamilyReport):
                 else None,
             },
             "mapping": {"learned": self.learned, "true": self.true_w, "agreement": self.agreement},
+            "selectivity": self.sel_record,
             "intrinsic": {
                 "top_quality_agreement": self.tqa,
                 "top_quality_agreement_all_emotions": self.tqa_all,

@@ -19,8 +19,16 @@ from torch import nn
 from evaluate.emotion.evidence import chance_levels, true_effects, true_mapping_z
 from evaluate.emotion.figures import plot_effect_bars, plot_mapping, plot_relative_effects
 from evaluate.emotion.metrics import mapping_agreement, regression_report, top_quality_agreement
+from evaluate.emotion.selectivity import (
+    contrast_changes,
+    contrast_summary,
+    factor_auc,
+    factor_summary,
+    quality_predictor,
+)
 from interp_models.audio.io import write_audio
 from interp_models.data.synth_music import SynthMusicConfig, synthesize_clip
+from interp_models.data.synth_probe import ProbeConfig, probe_set, render_probe
 from interp_models.emotion.models import MidLevelEmotionModel
 from interp_models.explanation import Explanation, write_explanation_json
 
@@ -195,6 +203,58 @@ def contrasts(
     }
 
 
+#: ``emotion.evaluation.selectivity`` of runs from before it existed (``train.score`` on them)
+SELECTIVITY_DEFAULTS = {"n_clips": 40, "probe_clips": 96, "probe_contrast_clips": 24}
+
+
+def selectivity(model: MidLevelEmotionModel, dm, settings: dict[str, Any]) -> dict[str, Any]:
+    """How selective the quality units are (``evaluate.emotion.selectivity``).
+
+    ``settings`` (``emotion.evaluation.selectivity``): ``n_clips`` test clips of ``dm``
+    re-rendered by its own generator (built-in data only) -> ``contrasts``;
+    ``probe_clips`` clips of the independent probe renderer
+    (``interp_models.data.synth_probe``) -> ``probe_factors`` (factor AUC table), and the
+    first ``probe_contrast_clips`` of them re-rendered per factor -> ``probe_contrasts``.
+    """
+    settings = {**SELECTIVITY_DEFAULTS, **settings}
+    predict = quality_predictor(model, dm.frontend, dm.num_samples)
+    names = dm.quality_names
+    out: dict[str, Any] = {}
+    n = int(settings.get("n_clips", 0))
+    if dm.generator and n > 0:
+        config = SynthMusicConfig(**dm.generator["config"])
+        rows = dm.split_indices["test"][:n]
+        indices = [int(dm.records[int(r)].song_id) - 1 for r in rows]
+        changes = contrast_changes(
+            predict, lambda i, o: synthesize_clip(config, i, o).mix, indices, names
+        )
+        out["contrasts"] = contrast_summary(changes, names)
+        out["contrasts"]["clips"] = (
+            "the first test clips of this data, re-rendered by its generator"
+        )
+    n_probe = int(settings.get("probe_clips", 0))
+    if n_probe > 0:
+        config = ProbeConfig(
+            num_clips=n_probe,
+            sample_rate=dm.sample_rate,
+            clip_seconds=dm.num_samples / dm.sample_rate,
+        )
+        waves, factors = probe_set(config, dm.cache_dir)
+        pred = np.concatenate([predict(waves[i : i + 32]) for i in range(0, len(waves), 32)])
+        out["probe_factors"] = factor_summary(factor_auc(pred, factors), names, names)
+        out["probe_factors"]["n_clips"] = n_probe
+        k = min(int(settings.get("probe_contrast_clips", 0)), n_probe)
+        if k > 0:
+
+            def render(i: int, o: dict[str, float]) -> np.ndarray:
+                return render_probe(config, i, {q: int(v) for q, v in o.items()})
+
+            changes = contrast_changes(predict, render, range(k), names)
+            out["probe_contrasts"] = contrast_summary(changes, names)
+            out["probe_contrasts"]["clips"] = "probe clips re-rendered with one factor 0 and 1"
+    return out
+
+
 def evaluate_model(
     model: nn.Module,
     dm,
@@ -203,9 +263,9 @@ def evaluate_model(
     splits: tuple[str, ...] = ("val", "test"),
 ) -> dict[str, Any]:
     """Everything after training (see the module docstring); ``settings`` is the
-    ``emotion.evaluation`` config: ``near_zero``, ``n_examples``, ``n_contrasts``.
-    ``splits`` are scored (the explanations always on ``test``); figures go under
-    ``run_dir/explanations``."""
+    ``emotion.evaluation`` config: ``near_zero``, ``n_examples``, ``n_contrasts``,
+    ``selectivity``. ``splits`` are scored (the explanations always on ``test``);
+    figures go under ``run_dir/explanations``."""
     out: dict[str, Any] = {"per_output": {}}
     for split in splits:
         means, per = split_metrics(predict(model, dm, split), dm)
@@ -216,6 +276,7 @@ def evaluate_model(
         return out
 
     out["mapping"] = mapping_report(model, dm, settings["near_zero"])
+    out["selectivity"] = selectivity(model, dm, settings.get("selectivity", {}))
     rows, eff, rel, targets = explain_split(model, dm, "test")
     fig_dir = run_dir / "explanations"
     figures = [

@@ -28,15 +28,30 @@ log = logging.getLogger(__name__)
 
 
 class MusicDataset(Dataset):
-    def __init__(self, x: torch.Tensor, q: torch.Tensor, e: torch.Tensor, indices: np.ndarray):
+    """Items ``{"x", "q", "e", "index"}``; with ``contrasts`` (re-renders ``(n, K, F, T)``
+    and the quality changes they make ``(n, K, 7)``, aligned with ``indices``) also
+    ``"x_alt"`` and ``"d"`` (``interp_models.data.music_contrasts``)."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        q: torch.Tensor,
+        e: torch.Tensor,
+        indices: np.ndarray,
+        contrasts: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ):
         self.x, self.q, self.e, self.indices = x, q, e, indices
+        self.contrasts = contrasts
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         j = int(self.indices[i])
-        return {"x": self.x[j], "q": self.q[j], "e": self.e[j], "index": j}
+        item = {"x": self.x[j], "q": self.q[j], "e": self.e[j], "index": j}
+        if self.contrasts is not None:
+            item["x_alt"], item["d"] = self.contrasts[0][i], self.contrasts[1][i]
+        return item
 
 
 class MusicClips(SplitData):
@@ -58,6 +73,10 @@ class MusicClips(SplitData):
     train_folds, val_folds, test_folds : disjoint folds (1..5) of each split.
     on_bad_file : ``raise`` or ``skip`` an undecodable audio file.
     features : ``{"x": {kind: logfreq | logmel | ..., **kwargs}}``, the model input.
+    contrasts_per_clip : built-in data only; > 0 adds to every training item that many
+        one-quality re-renders of the clip (``x_alt``) and the quality changes they make
+        (``d``, standardised), for training selective quality units
+        (``interp_models.data.music_contrasts``); 0: none.
     cache_dir : where generated data, decoded audio and features are cached.
     """
 
@@ -85,6 +104,7 @@ class MusicClips(SplitData):
         test_folds: Sequence[int] = (5,),
         on_bad_file: str = "raise",
         features: dict[str, dict[str, Any]] | None = None,
+        contrasts_per_clip: int = 0,
         cache_dir: str | None = None,
     ):
         self.folds = check_folds(
@@ -130,6 +150,9 @@ class MusicClips(SplitData):
             )
         self.frontend = build_frontend(sample_rate=sample_rate, **features["x"])
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        if contrasts_per_clip and root is not None:
+            raise ValueError("data.contrasts_per_clip: re-renders need the built-in music")
+        self.contrasts_per_clip = int(contrasts_per_clip)
         self.quality_names, self.emotion_names = list(QUALITIES), list(EMOTIONS)
         self.skipped: list[tuple[str, str]] = []
         self._loaded = False
@@ -160,8 +183,24 @@ class MusicClips(SplitData):
             }
         )
         self.generator = read_generator(root)
+        if self.contrasts_per_clip:
+            self._load_contrasts()
         log.info("data: %s, %d clips, splits %s", root, len(self.records), self.split_sizes())
         self._loaded = True
+
+    def _load_contrasts(self) -> None:
+        """Render (cached) and featurise the training clips' one-quality contrasts."""
+        from interp_models.data.music_contrasts import contrast_set, rating_change
+
+        train = self.split_indices["train"]
+        indices = [int(self.records[int(r)].song_id) - 1 for r in train]
+        k = self.contrasts_per_clip
+        plan, waves = contrast_set(self.synth, indices, k, cache_dir=self.cache_dir, workers=2)
+        x_alt = cached_features(self.frontend, waves, self.cache_dir)
+        self.contrast_x = torch.from_numpy(np.ascontiguousarray(x_alt)).reshape(
+            len(train), k, *x_alt.shape[1:]
+        )
+        self.contrast_change = rating_change(plan).reshape(len(train), k, -1)
 
     def use_stats(self, stats: dict[str, Any]) -> None:
         """Standardise the ratings (``q``, ``e``) with ``stats``: the training split's by
@@ -212,7 +251,11 @@ class MusicClips(SplitData):
         }
 
     def dataset(self, split: str) -> MusicDataset:
-        return MusicDataset(self.x, self.q, self.e, self.split_indices[split])
+        contrasts = None
+        if split == "train" and self.contrasts_per_clip:
+            d = self.contrast_change / self.stats["quality_std"]  # rating points -> z
+            contrasts = (self.contrast_x, torch.tensor(d, dtype=torch.float32))
+        return MusicDataset(self.x, self.q, self.e, self.split_indices[split], contrasts)
 
 
 def _nanstat(fn, values: np.ndarray, fallback: float) -> np.ndarray:

@@ -33,7 +33,8 @@ class EmotionModule(EpochMetricsSteps):
     """Trains ``model`` (``A2E`` or ``MidLevelEmotionModel``) on ``{"x", "q", "e"}`` batches.
 
     The checkpoint monitor is ``val/emotion_r`` when the emotion loss is on, else
-    ``val/quality_r`` (mean Pearson r; higher is better).
+    ``val/quality_r`` (mean Pearson r; higher is better). ``contrast_weight`` > 0 adds
+    ``contrast_loss`` on training batches that carry one-quality re-renders.
     """
 
     def __init__(
@@ -44,6 +45,8 @@ class EmotionModule(EpochMetricsSteps):
         lr: float = 5e-4,
         weight_decay: float = 0.0,
         scheduler: str = "cosine",
+        contrast_weight: float = 0.0,
+        augment: nn.Module | None = None,
         hparams: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -56,7 +59,14 @@ class EmotionModule(EpochMetricsSteps):
             )
         if quality_weight > 0 and not self.mid:
             raise ValueError("quality loss weight > 0 needs a model with a quality layer")
+        if contrast_weight < 0 or (contrast_weight > 0 and not self.mid):
+            raise ValueError(
+                f"emotion.loss.contrast must be >= 0 and needs a quality layer, got "
+                f"{contrast_weight} for {type(model).__name__}"
+            )
         self.quality_weight, self.emotion_weight = quality_weight, emotion_weight
+        self.contrast_weight = contrast_weight
+        self.augment = augment  # train batches only (train.emotion.augment.SpectralAugment)
         self.lr, self.weight_decay, self.scheduler = lr, weight_decay, scheduler
         self.save_hyperparameters(hparams or {})
         self._collected: dict[str, list[tuple[torch.Tensor, ...]]] = {}
@@ -71,17 +81,35 @@ class EmotionModule(EpochMetricsSteps):
         return None, self.model(x)
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        if stage == "train" and self.augment is not None:
+            keys = [k for k in ("x", "x_alt") if k in batch]
+            augmented = self.augment(*(batch[k] for k in keys))
+            batch = {**batch, **dict(zip(keys, augmented, strict=True))}
         q_pred, e_pred = self.outputs(batch["x"])
         loss = self.emotion_weight * masked_mse(e_pred, batch["e"])
         if q_pred is not None and self.quality_weight > 0:
             loss = loss + self.quality_weight * masked_mse(q_pred, batch["q"])
         n = len(batch["x"])
+        if self.contrast_weight > 0 and "x_alt" in batch:
+            contrast = self.contrast_loss(q_pred, batch["x_alt"], batch["d"])
+            self.log(f"{stage}/contrast_loss", contrast, on_epoch=True, on_step=False, batch_size=n)
+            loss = loss + self.contrast_weight * contrast
         self.log(f"{stage}/loss", loss, on_epoch=True, on_step=False, batch_size=n)
         q_pred = q_pred if q_pred is not None else torch.full_like(batch["q"], torch.nan)
         self._collected.setdefault(stage, []).append(
             tuple(t.detach().float().cpu() for t in (q_pred, batch["q"], e_pred, batch["e"]))
         )
         return loss
+
+    def contrast_loss(
+        self, q_pred: torch.Tensor, x_alt: torch.Tensor, change: torch.Tensor
+    ) -> torch.Tensor:
+        """MSE between how the predicted qualities move from a clip to its one-quality
+        re-renders and how the qualities were moved: the changed one by ``change``, all
+        the others by 0 (``interp_models.data.music_contrasts``)."""
+        b, k = x_alt.shape[:2]
+        q_alt = self.model.qualities(x_alt.flatten(0, 1)).view(b, k, -1)
+        return (q_alt - q_pred[:, None] - change).square().mean()
 
     def _log_epoch(self, stage: str) -> None:
         parts = self._collected.pop(stage, [])

@@ -30,8 +30,10 @@ from sklearn.linear_model import LinearRegression
 
 from evaluate.emotion.scoring import evaluate_model, predict
 from evaluate.runs import load_checkpoint
+from interp_models.config import construct
 from interp_models.emotion.models import A2E, MidLevelEmotionModel
 from train.builders import fit_run_stage, optimised_module
+from train.emotion.augment import SpectralAugment
 from train.emotion.data import MusicDataModule
 from train.emotion.module import EmotionModule
 from train.stages import score_checkpoint
@@ -56,6 +58,21 @@ def build_model(cfg: DictConfig, dm: MusicDataModule) -> torch.nn.Module:
         )
     model.set_stats({k: v.tolist() for k, v in dm.stats.items()})
     return model
+
+
+def build_augment(cfg: DictConfig) -> SpectralAugment | None:
+    """``emotion.augment`` as a ``SpectralAugment``; None when every amount is 0."""
+    opts = OmegaConf.to_container(cfg.emotion.get("augment") or {}, resolve=True)
+    augment = construct(SpectralAugment, opts, "emotion.augment")
+    if not augment.active:
+        return None
+    kind = cfg.data.get("features", {}).get("x", {}).get("kind")
+    if kind != "logfreq":
+        raise ValueError(
+            f"emotion.augment works on log-frequency features (data.features.x.kind: logfreq), "
+            f"got {kind!r}"
+        )
+    return augment
 
 
 def fit_linear_map(q_pred: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -89,12 +106,23 @@ def run(cfg: DictConfig, run_dir: Path, dm: MusicDataModule, callbacks) -> dict[
     )
     if variant == "a2e":
         weights = (0.0, 1.0)
+    contrast = float(ecfg.loss.get("contrast", 0.0))
+    if contrast > 0 and not getattr(dm, "contrasts_per_clip", 0):
+        raise ValueError(
+            "emotion.loss.contrast > 0 needs one-quality re-renders: set data.contrasts_per_clip"
+        )
     module = optimised_module(
-        EmotionModule, cfg, model=model, quality_weight=weights[0], emotion_weight=weights[1]
+        EmotionModule,
+        cfg,
+        model=model,
+        quality_weight=weights[0],
+        emotion_weight=weights[1],
+        contrast_weight=contrast,
+        augment=build_augment(cfg),
     )
     out: dict[str, Any] = {
         "variant": variant,
-        "loss_weights": {"quality": weights[0], "emotion": weights[1]},
+        "loss_weights": {"quality": weights[0], "emotion": weights[1], "contrast": contrast},
         "training": fit_run_stage(cfg, module, dm, run_dir, callbacks),
     }
     if variant == "separate":

@@ -1,0 +1,124 @@
+"""The emotion report's section on the quality units' selectivity.
+
+Reads what the run's own ``metrics.json`` and every ``train.score`` on other data
+(``<run>/scores/<name>/metrics.json``) recorded under ``selectivity``
+(``evaluate.emotion.scoring.selectivity``): the re-render contrast matrices, the probe's
+factor AUC table and its contrasts. Nothing is re-measured here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evaluate.emotion.figures import _short, plot_selectivity
+from evaluate.reporting.format import Block, Heading, Image, Table, Text
+from evaluate.reporting.other_data import scored_datasets
+
+__all__ = ["DOMINANCE_TARGET", "AUC_TARGET", "selectivity_section"]
+
+DOMINANCE_TARGET = 3.0  # off the generator: diagonal >= 3x the largest off-diagonal
+AUC_TARGET = 0.9  # off the generator: each quality separates its own factor
+
+
+def _cell(value: float | None) -> str:
+    return "∞" if value is None else f"{value:.1f}"
+
+
+def _entries(run_dir: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(data label, kind, record)`` for every contrast / probe record of the run."""
+    out, probed = [], False
+    for label, metrics in scored_datasets(run_dir):
+        sel = metrics.get("selectivity") or {}
+        if "contrasts" in sel:
+            out.append((label, "contrasts", sel["contrasts"]))
+        if not probed and "probe_factors" in sel:  # the same probe whatever was scored
+            probed = True
+            out += [
+                ("probe renderer", k, sel[k])
+                for k in ("probe_contrasts", "probe_factors")
+                if k in sel
+            ]
+    return out
+
+
+def _rows(entries, qualities: Sequence[str]) -> list[list[str]]:
+    head = ["data", "measure", "clips", *[_short(q) for q in qualities], "worst"]
+    rows = [head]
+    for label, kind, rec in entries:
+        if kind == "probe_factors":
+            own = rec["own_factor_auc"]
+            values = [f"{own[q]:.2f}" if q in own else "–" for q in qualities]
+            rows.append(
+                [
+                    label,
+                    "own-factor AUC",
+                    str(rec["n_clips"]),
+                    *values,
+                    f"{rec['min_own_factor_auc']:.2f}",
+                ]
+            )
+        else:
+            dom = rec["dominance"]
+            values = [_cell(dom[q]) for q in qualities]
+            rows.append(
+                [label, "dominance", str(rec["n_clips"]), *values, f"{rec['min_dominance']:.1f}"]
+            )
+    return rows
+
+
+def selectivity_section(
+    run_dir: Path, qualities: Sequence[str], out: Path
+) -> tuple[list[Block], dict[str, Any]]:
+    """Blocks (table, matrix figures) and the record of the section; empty when the run
+    recorded no selectivity (runs from before it existed)."""
+    entries = _entries(run_dir)
+    if not entries:
+        return [], {}
+    contrast = [
+        (f"{label}: contrasts ({rec['n_clips']} clips)", np.array(rec["matrix"]))
+        for label, kind, rec in entries
+        if kind != "probe_factors"
+    ]
+    blocks: list[Block] = [
+        Heading("Are the quality units selective?"),
+        Text(
+            "Each clip rendered twice, one quality set low (0) then high (1), everything else "
+            "unchanged: a row of the matrix is the mean change of every predicted quality "
+            "(rating points, 1..10). Dominance of a quality = its diagonal over the largest "
+            "|off-diagonal| in its row (what else changing it moves) or its column (what else "
+            "moves its unit), whichever is larger; ∞: nothing off the diagonal. The probe is "
+            "an independently written renderer (other instruments, no drums, other keys, "
+            "tempi, mix and room; `interp_models.data.synth_probe`) with labelled binary "
+            "factors; own-factor AUC: how well a quality's unit separates its own factor. "
+            f"Targets off the generator: dominance >= {DOMINANCE_TARGET:g} and own-factor AUC "
+            f">= {AUC_TARGET:g} for every quality."
+        ),
+        Table(
+            _rows(entries, qualities),
+            "Score other data with `python -m train.score "
+            "run=<run> data=synth_music_shifted` to add its rows.",
+        ),
+    ]
+    files = {}
+    if contrast:
+        files["contrasts"] = plot_selectivity(contrast, qualities, out / "selectivity.png")
+        blocks.append(Image(files["contrasts"], "re-render contrast matrices"))
+    probe = [rec for _, kind, rec in entries if kind == "probe_factors"]
+    if probe:
+        files["probe_auc"] = plot_selectivity(
+            [("probe: AUC - 0.5", np.array(probe[0]["auc"]) - 0.5)],
+            qualities,
+            out / "selectivity_probe_auc.png",
+            row_label="labelled factor (1 vs 0)",
+            col_label="predicted quality (ROC AUC - 0.5)",
+        )
+        blocks.append(Image(files["probe_auc"], "probe factor AUC"))
+    record = {
+        "entries": [{"data": label, "kind": kind, **rec} for label, kind, rec in entries],
+        "figures": {k: v.name for k, v in files.items()},
+    }
+    return blocks, record
