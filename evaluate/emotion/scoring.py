@@ -28,7 +28,7 @@ from evaluate.emotion.selectivity import (
 )
 from interp_models.audio.io import write_audio
 from interp_models.data.synth_music import SynthMusicConfig, synthesize_clip
-from interp_models.data.synth_probe import ProbeConfig, probe_set, render_probe
+from interp_models.data.synth_probe import ProbeConfig, probe_contrasts, probe_set
 from interp_models.emotion.models import MidLevelEmotionModel
 from interp_models.explanation import Explanation, write_explanation_json
 
@@ -245,11 +245,10 @@ def selectivity(model: MidLevelEmotionModel, dm, settings: dict[str, Any]) -> di
         out["probe_factors"]["n_clips"] = n_probe
         k = min(int(settings.get("probe_contrast_clips", 0)), n_probe)
         if k > 0:
-
-            def render(i: int, o: dict[str, float]) -> np.ndarray:
-                return render_probe(config, i, {q: int(v) for q, v in o.items()})
-
-            changes = contrast_changes(predict, render, range(k), names)
+            waves = probe_contrasts(config, k, dm.cache_dir)  # (k, 7, 2, samples)
+            pred = np.stack([predict(w.reshape(-1, w.shape[-1])) for w in waves])
+            pred = pred.reshape(k, len(names), 2, len(names))
+            changes = pred[:, :, 1] - pred[:, :, 0]
             out["probe_contrasts"] = contrast_summary(changes, names)
             out["probe_contrasts"]["clips"] = "probe clips re-rendered with one factor 0 and 1"
     return out
