@@ -24,7 +24,11 @@ TINY = [
     "logger=csv",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
-    # No emotion.* overrides: a multirun validates them against the primary config first.
+    # emotion.* keys need ++: a multirun validates overrides against the primary config
+    # (blackbox_events, no emotion group) first.
+    "++emotion.evaluation.selectivity.n_clips=2",
+    "++emotion.evaluation.selectivity.probe_clips=8",
+    "++emotion.evaluation.selectivity.probe_contrast_clips=1",
 ]
 CONFIGS = ("midlevel_emotion", "midlevel_emotion_separate", "blackbox_emotion")
 
@@ -116,9 +120,6 @@ def test_selective_regime_trains_on_contrasts_and_scores_selectivity(run_fit, tm
         "data.contrasts_per_clip=1",
         "emotion.augment.gain_db=6",
         "emotion.augment.shift_bands=0.5",
-        "emotion.evaluation.selectivity.n_clips=2",
-        "emotion.evaluation.selectivity.probe_clips=8",
-        "emotion.evaluation.selectivity.probe_contrast_clips=1",
         f"hydra.run.dir={run_dir}",
     )
     m = _metrics(run_dir)

@@ -259,7 +259,9 @@ def test_midlevel_soundtracks_layout_runs_both_emotion_experiments(run_fit, tmp_
     for name in ("midlevel_emotion", "blackbox_emotion"):
         readme = [f"config={name}", "data=midlevel", f"data.root={root}"]
         readme += [f"data.ratings={ratings}", f"data.ratings_audio={root / 'audio'}"]
-        run_fit(*readme, *SMALL, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path / name}")
+        probe = ["probe_clips=4", "probe_contrast_clips=1"]  # the probe, not the layout: small
+        probe = [f"emotion.evaluation.selectivity.{p}" for p in probe]
+        run_fit(*readme, *SMALL, *probe, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path / name}")
         m = json.loads((tmp_path / name / "metrics.json").read_text())
         assert "emotion_r" in m["test"]
         assert m["evidence"]["status"] == "no evidence masks (real data)"

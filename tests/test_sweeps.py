@@ -36,6 +36,9 @@ FAST = {  # extra overrides so a trial runs for a few steps
         "data.clip_seconds=2.0",
         "trainer.max_epochs=1",
         "logger=csv",
+        "emotion.evaluation.selectivity.n_clips=1",
+        "emotion.evaluation.selectivity.probe_clips=4",
+        "emotion.evaluation.selectivity.probe_contrast_clips=1",
     ],
     "heart_segmentation": [
         "data.synth.num_recordings=30",

@@ -211,7 +211,8 @@ def selectivity(model: MidLevelEmotionModel, dm, settings: dict[str, Any]) -> di
     """How selective the quality units are (``evaluate.emotion.selectivity``).
 
     ``settings`` (``emotion.evaluation.selectivity``): ``n_clips`` test clips of ``dm``
-    re-rendered by its own generator (built-in data only) -> ``contrasts``;
+    re-rendered by its own generator (built-in data only) -> ``contrasts``, and as many
+    validation clips -> ``val_contrasts`` (what a regime is chosen on);
     ``probe_clips`` clips of the independent probe renderer
     (``interp_models.data.synth_probe``) -> ``probe_factors`` (factor AUC table), and the
     first ``probe_contrast_clips`` of them re-rendered per factor -> ``probe_contrasts``.
@@ -223,15 +224,18 @@ def selectivity(model: MidLevelEmotionModel, dm, settings: dict[str, Any]) -> di
     n = int(settings.get("n_clips", 0))
     if dm.generator and n > 0:
         config = SynthMusicConfig(**dm.generator["config"])
-        rows = dm.split_indices["test"][:n]
-        indices = [int(dm.records[int(r)].song_id) - 1 for r in rows]
-        changes = contrast_changes(
-            predict, lambda i, o: synthesize_clip(config, i, o).mix, indices, names
-        )
-        out["contrasts"] = contrast_summary(changes, names)
-        out["contrasts"]["clips"] = (
-            "the first test clips of this data, re-rendered by its generator"
-        )
+        for key, split in (("contrasts", "test"), ("val_contrasts", "val")):
+            rows = dm.split_indices.get(split, np.array([], dtype=int))[:n]
+            if len(rows) == 0:  # e.g. data scored as a whole: no validation split
+                continue
+            indices = [int(dm.records[int(r)].song_id) - 1 for r in rows]
+            changes = contrast_changes(
+                predict, lambda i, o: synthesize_clip(config, i, o).mix, indices, names
+            )
+            out[key] = contrast_summary(changes, names)
+            out[key]["clips"] = (
+                f"the first {split} clips of this data, re-rendered by its generator"
+            )
     n_probe = int(settings.get("probe_clips", 0))
     if n_probe > 0:
         config = ProbeConfig(

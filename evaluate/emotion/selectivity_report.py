@@ -86,16 +86,17 @@ def selectivity_section(
     blocks: list[Block] = [
         Heading("Are the quality units selective?"),
         Text(
-            "Each clip rendered twice, one quality set low (0) then high (1), everything else "
-            "unchanged: a row of the matrix is the mean change of every predicted quality "
-            "(rating points, 1..10). Dominance of a quality = its diagonal over the largest "
-            "|off-diagonal| in its row (what else changing it moves) or its column (what else "
-            "moves its unit), whichever is larger; ∞: nothing off the diagonal. The probe is "
-            "an independently written renderer (other instruments, no drums, other keys, "
-            "tempi, mix and room; `interp_models.data.synth_probe`) with labelled binary "
-            "factors; own-factor AUC: how well a quality's unit separates its own factor. "
-            f"Targets off the generator: dominance >= {DOMINANCE_TARGET:g} and own-factor AUC "
-            f">= {AUC_TARGET:g} for every quality."
+            "Each clip rendered twice, one quality set low (0) then high (1), everything "
+            "else unchanged: a row of the matrix is the mean change of every predicted "
+            "quality (rating points, 1..10). Dominance of a quality = its diagonal over the "
+            "largest |off-diagonal| in its row (what else changing it moves) and in its "
+            "column (what else moves its unit), the smaller of the two ratios; ∞: nothing "
+            "off the diagonal. The probe is an independently written renderer (other "
+            "instruments, no drums, other keys, tempi, mix and room; "
+            "`interp_models.data.synth_probe`) with labelled binary factors; own-factor AUC: "
+            "how well a quality's unit separates its own factor. Targets off the generator: "
+            f"dominance >= {DOMINANCE_TARGET:g} and own-factor AUC >= {AUC_TARGET:g} for "
+            "every quality."
         ),
         Table(
             _rows(entries, qualities),
