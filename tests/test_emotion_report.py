@@ -35,10 +35,12 @@ def pair(run_fit, tmp_path_factory) -> dict[str, Path]:
 
 def test_report_end_to_end(pair, tmp_path):
     out = tmp_path / "report"
+    second = shutil.copytree(pair["midlevel_emotion"], tmp_path / "second")
     paths = report_main(
         [
             f"run={pair['midlevel_emotion']}",
             f"blackbox={pair['blackbox_emotion']}",
+            f"run={second}",  # a second A2Mid2E run: its selectivity joins the table
             f"out={out}",
             "n_clips=3",
             "methods=saliency,occlusion",
@@ -71,6 +73,14 @@ def test_report_end_to_end(pair, tmp_path):
     assert "sign agreement" in md and "bridge" in md and md.count(".wav") == 3
     html = paths["html"].read_text()
     assert html.count("data:image/png") >= 5 and html.count("data:audio/wav") == 3
+    # Selectivity of both runs: own test fold and the probe, as their metrics.json say.
+    sel = record["selectivity"]
+    assert set(sel) == {"midlevel_emotion", "midlevel_emotion-1"}
+    own = json.loads((pair["midlevel_emotion"] / "metrics.json").read_text())["selectivity"]
+    kinds = {e["kind"]: e for e in sel["midlevel_emotion"]["entries"]}
+    assert set(kinds) == {"contrasts", "probe_contrasts", "probe_factors"}
+    assert kinds["contrasts"]["matrix"] == own["contrasts"]["matrix"]
+    assert "Are the quality units selective?" in md and md.count("| midlevel_emotion") >= 6
 
 
 def test_refuses_runs_on_different_data(pair, tmp_path):

@@ -1,7 +1,11 @@
 """By-design versus post-hoc on music emotion: do the explanations point at what drove it?
 
     python -m evaluate.report run=<midlevel_emotion run> blackbox=<blackbox_emotion run>
-        [n_clips=20] [methods=saliency,occlusion,...] [out=<dir>]
+        [run=<another A2Mid2E run> ...] [n_clips=20] [methods=saliency,occlusion,...] [out=<dir>]
+
+The first ``run`` is the one explained; every further ``run`` (e.g. the selective regime,
+``config=midlevel_emotion_selective``) joins the section on the quality units'
+selectivity (``evaluate.emotion.selectivity_report``), so both regimes sit in one table.
 
 Chowdhury, Vall, Haunschmid, Widmer ("Towards explainable music emotion recognition: the
 route via mid-level features", ISMIR 2019) explain an emotion prediction by the model
@@ -522,7 +526,9 @@ class EmotionReport(FamilyReport):
         self.start = time.perf_counter()
         methods = self.methods = tuple(request.methods)
         n_clips, seed = request.n_clips, self.seed
-        self.mid, self.bb = _load(request.single_run(), request.blackbox)
+        first, *others = (Path(r).expanduser().resolve() for r in request.runs)
+        self.mid, self.bb = _load(first, request.blackbox)
+        self.others = [_load(r, None)[0].run_dir for r in others]  # selectivity rows only
         self.dm = request.open_data(self.mid)
         if not self.dm.generator:
             raise ValueError(
@@ -573,7 +579,7 @@ class EmotionReport(FamilyReport):
         self.sample_rate = int(self.dm.sample_rate)
         self._figures(out)
         self.sel_blocks, self.sel_record = selectivity_section(
-            self.mid.run_dir, self.dm.quality_names, out
+            [self.mid.run_dir, *self.others], self.dm.quality_names, out
         )
 
     def _posthoc(self, methods: tuple[str, ...], seed: int, log: Callable[[str], None]) -> None:
