@@ -63,7 +63,13 @@ TEST_KEYS = {
         ("evaluation", "ground_truth", "test"),
         ("explanations", "test"),
     ],
-    "emotion": [("training", "test"), ("test",), ("per_output", "test")],
+    "emotion": [
+        ("training", "test"),
+        ("test",),
+        ("per_output", "test"),
+        ("selectivity", "contrasts"),
+        ("selectivity", "probe_factors"),
+    ],
     "blackbox": [("test",)],
 }
 ARGS = {"nmf": NMF_TINY, "heart": HEART_TINY, "emotion": EMOTION_TINY, "blackbox": BLACKBOX_TINY}
