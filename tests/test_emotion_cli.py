@@ -110,20 +110,19 @@ def test_variant_and_model_must_match():
 
 def test_selective_regime_trains_on_contrasts_and_scores_selectivity(run_fit, tmp_path):
     """``config=midlevel_emotion_selective`` through the CLI: the training batches carry the
-    one-quality re-renders (the contrast loss is logged by Lightning's loop), the spectral
-    augmentation is on, and ``metrics.json`` holds the selectivity on the run's own test
-    clips and on the independent probe renderer."""
+    one-quality re-renders (the contrast loss is logged by Lightning's loop), the config's
+    spectral augmentation is on, and ``metrics.json`` holds the selectivity on the run's
+    own test clips and on the independent probe renderer."""
     run_dir = tmp_path / "selective"
     run_fit(
         "config=midlevel_emotion_selective",
         *TINY,
         "data.contrasts_per_clip=1",
-        "emotion.augment.gain_db=6",
-        "emotion.augment.shift_bands=0.5",
         f"hydra.run.dir={run_dir}",
     )
     m = _metrics(run_dir)
     assert m["loss_weights"]["contrast"] == 1.0
+    assert m["augment"] == {"tilt_db": 6.0, "eq_db": 4.0, "gain_db": 6.0, "shift_bands": 1.0}
     logged = (run_dir / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
     assert "train/contrast_loss" in logged.split(",")
     sel = m["selectivity"]

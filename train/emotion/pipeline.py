@@ -10,6 +10,11 @@
   7 -> 8 linear map fitted by least squares (scikit-learn) on its predictions for the
   training clips, never on validation or test clips.
 
+The joint variant can also be trained for selective quality units
+(``config=midlevel_emotion_selective``): ``emotion.loss.contrast`` on one-quality re-renders
+of the training clips (``data.contrasts_per_clip``) and ``emotion.augment`` (random spectral
+tilt, EQ, gain and pitch shift of training batches, ``train.emotion.augment``).
+
 Every variant trains with ``train.stages.fit_stage`` in the run directory (checkpoints,
 resume, logs, best epoch by validation), saves the final model as ``model.pt`` (the
 separate variant's fitted map included) and is then scored by
@@ -111,6 +116,7 @@ def run(cfg: DictConfig, run_dir: Path, dm: MusicDataModule, callbacks) -> dict[
         raise ValueError(
             "emotion.loss.contrast > 0 needs one-quality re-renders: set data.contrasts_per_clip"
         )
+    augment = build_augment(cfg)
     module = optimised_module(
         EmotionModule,
         cfg,
@@ -118,11 +124,14 @@ def run(cfg: DictConfig, run_dir: Path, dm: MusicDataModule, callbacks) -> dict[
         quality_weight=weights[0],
         emotion_weight=weights[1],
         contrast_weight=contrast,
-        augment=build_augment(cfg),
+        augment=augment,
     )
     out: dict[str, Any] = {
         "variant": variant,
         "loss_weights": {"quality": weights[0], "emotion": weights[1], "contrast": contrast},
+        "augment": None
+        if augment is None
+        else {k: getattr(augment, k) for k in ("tilt_db", "eq_db", "gain_db", "shift_bands")},
         "training": fit_run_stage(cfg, module, dm, run_dir, callbacks),
     }
     if variant == "separate":
