@@ -31,19 +31,15 @@ def _cell(value: float | None) -> str:
 
 def _entries(run_dir: Path) -> list[tuple[str, str, dict[str, Any]]]:
     """``(data label, kind, record)`` for every contrast / probe record of the run."""
-    out, probed = [], False
+    out, probe = [], []
     for label, metrics in scored_datasets(run_dir):
         sel = metrics.get("selectivity") or {}
         if "contrasts" in sel:
             out.append((label, "contrasts", sel["contrasts"]))
-        if not probed and "probe_factors" in sel:  # the same probe whatever was scored
-            probed = True
-            out += [
-                ("probe renderer", k, sel[k])
-                for k in ("probe_contrasts", "probe_factors")
-                if k in sel
-            ]
-    return out
+        if not probe and "probe_factors" in sel:  # the same probe whatever was scored
+            kinds = ("probe_contrasts", "probe_factors")
+            probe = [("probe renderer", k, sel[k]) for k in kinds if k in sel]
+    return out + probe
 
 
 def _rows(runs, qualities: Sequence[str]) -> list[list[str]]:
