@@ -27,6 +27,7 @@ from evaluate.emotion.selectivity import (
     quality_predictor,
 )
 from interp_models.audio.io import write_audio
+from interp_models.data.midlevel import QUALITIES
 from interp_models.data.synth_music import SynthMusicConfig, synthesize_clip
 from interp_models.data.synth_probe import ProbeConfig, probe_contrasts, probe_set
 from interp_models.emotion.models import MidLevelEmotionModel
@@ -249,10 +250,13 @@ def selectivity(model: MidLevelEmotionModel, dm, settings: dict[str, Any]) -> di
         out["probe_factors"]["n_clips"] = n_probe
         k = min(int(settings.get("probe_contrast_clips", 0)), n_probe)
         if k > 0:
-            waves = probe_contrasts(config, k, dm.cache_dir)  # (k, 7, 2, samples)
-            pred = np.stack([predict(w.reshape(-1, w.shape[-1])) for w in waves])
-            pred = pred.reshape(k, len(names), 2, len(names))
-            changes = pred[:, :, 1] - pred[:, :, 0]
+            rendered = probe_contrasts(config, k, dm.cache_dir)  # (k, 7, 2, samples), cached
+
+            def render(i: int, overrides: dict[str, float]) -> np.ndarray:
+                ((quality, level),) = overrides.items()
+                return rendered[i, QUALITIES.index(quality), int(level)]
+
+            changes = contrast_changes(predict, render, range(k), names)
             out["probe_contrasts"] = contrast_summary(changes, names)
             out["probe_contrasts"]["clips"] = "probe clips re-rendered with one factor 0 and 1"
     return out
