@@ -17,6 +17,7 @@ from posthoc_helpers import N_CLASSES, LinearSpec, single_thread, tiny  # noqa: 
 from evaluate.posthoc import METHODS, build_explainer
 from evaluate.posthoc.audio import listenable, masked_inversion, write_wavs
 from evaluate.posthoc.dft_lrp import stft_lrp
+from evaluate.posthoc.explainers import BATCHED, MAX_ROWS, rows_for_budget
 from evaluate.posthoc.export import read_explanation_json, write_explanation_json
 from evaluate.posthoc.groupings import (
     Bands,
@@ -330,3 +331,62 @@ def test_waveform_cnn_shapes():
         model(torch.randn(1, model.min_samples - 1))
     with torch.no_grad():
         assert math.isfinite(float(model(wave).sum()))
+
+
+class _RowCounter:
+    """The largest number of rows the model's first layer sees in one call."""
+
+    def __init__(self, model):
+        self.calls = []
+        first = next(m for m in model.modules() if not list(m.children()))
+        self.handle = first.register_forward_pre_hook(
+            lambda m, a: self.calls.append(int(a[0].shape[0]))
+        )
+
+
+@pytest.mark.parametrize("method", sorted(BATCHED))
+def test_batched_methods_equal_one_clip_at_a_time(setup, method):
+    """Deterministic methods explain a batch of clips as they explain each clip alone."""
+    s = setup
+    x = torch.cat([s.x, s.x.flip(-1)])  # 4 different clips
+    for grouping in (TFBins(s.logmel), Bands(s.logmel, n_bands=4, n_divisions=4)):
+        one = build_explainer(method, s.spec_model, internal_batch_size=1)
+        batched = build_explainer(method, s.spec_model, internal_batch_size=64)
+        a = one.attribute(x, grouping=grouping)
+        b = batched.attribute(x, grouping=grouping)
+        torch.testing.assert_close(b.attribution, a.attribution, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(b.relevance, a.relevance, rtol=1e-4, atol=1e-6)
+        assert b.n_evals == pytest.approx(a.n_evals, abs=1)
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "lmac"])
+def test_model_calls_never_exceed_internal_batch_size(setup, method):
+    """``internal_batch_size`` bounds the rows of every model call (the memory promise),
+    for the sampling methods too (GradientShap, which captum cannot bound, in pieces)."""
+    s = setup
+    grouping = Bands(s.logmel, n_bands=4, n_divisions=4)
+    x = torch.cat([s.x, s.x.flip(-1)])
+    counter = _RowCounter(s.spec_model)
+    opts = {"n_samples": 20} if method in ("kernel_shap", "lime", "gradient_shap") else {}
+    try:
+        e = build_explainer(method, s.spec_model, internal_batch_size=8, **opts).attribute(
+            x,
+            grouping=grouping
+            if method in ("kernel_shap", "lime", "occlusion")
+            else TFBins(s.logmel),
+        )
+    finally:
+        counter.handle.remove()
+    assert e.attribution.shape[0] == 4 and torch.isfinite(e.attribution).all()
+    assert max(counter.calls) <= 8, counter.calls
+
+
+def test_rows_per_call_follow_the_memory_budget(setup):
+    s = setup
+    small = rows_for_budget(s.spec_model, s.x, budget_mb=1)
+    large = rows_for_budget(s.spec_model, s.x, budget_mb=64)
+    assert 1 <= small < large <= MAX_ROWS
+    auto = build_explainer("saliency", s.spec_model, memory_budget_mb=1)
+    assert auto.rows_per_call(s.x) == small
+    with pytest.raises(ValueError, match="internal_batch_size"):
+        build_explainer("saliency", s.spec_model, internal_batch_size=0).attribute(s.x)

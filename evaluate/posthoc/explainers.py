@@ -37,7 +37,16 @@ map" methods produce a map on the model input that the grouping aggregates (sums
 group; for components through the mel filterbank and each component's share; for waveform
 models through DFT-LRP).
 
-Clips are explained one at a time, so ``n_evals`` and ``seconds`` are per clip.
+Batching and memory. Deterministic methods (``BATCHED``) explain the clips of a spectrogram
+model on bins or bands in batches (the result does not depend on the batch: every clip has
+the same grouping, baseline and references), the others one clip at a time (their per-clip
+seeding, the per-clip phase of waveform views and component views need it). Every
+method's model calls are bounded to ``internal_batch_size`` rows (inputs, steps, samples,
+references or coalitions), by default chosen from ``memory_budget_mb`` and the model's
+activation size per row (``rows_for_budget``), so that IG, GradientShap and KernelShap run
+on a GPU without running out of memory (captum #245, #538, #1350) and fill it otherwise:
+KernelShap and Lime evaluate their coalitions, occlusion its groups, in batches of that
+size. ``n_evals`` and ``seconds`` are per clip (a batch's time over its clips).
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from __future__ import annotations
 import time
 import warnings
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -64,11 +74,19 @@ from captum.attr import (
 from torch import nn
 
 from evaluate.masking import noise_floor, stft_to_mel
-from evaluate.posthoc.groupings import BoundGrouping, Grouping, GroupView, Samples, TFBins
+from evaluate.posthoc.groupings import (
+    REFERENCE_LEVELS_DB,
+    Bands,
+    BoundGrouping,
+    Grouping,
+    GroupView,
+    Samples,
+    TFBins,
+)
 from evaluate.posthoc.lrp import lrp_attribute
 from interp_models.explanation import Explanation, Grid
 
-__all__ = ["METHODS", "Explainer", "build_explainer"]
+__all__ = ["METHODS", "Explainer", "build_explainer", "rows_for_budget"]
 
 METHODS = (
     "saliency",
@@ -102,21 +120,33 @@ GROUPED = frozenset({"kernel_shap", "lime", "occlusion"})
 
 _GRADIENT = {"saliency", "integrated_gradients", "gradient_shap", "deeplift_shap"}
 
+#: Deterministic methods, explained in batches of clips (see the module docstring).
+BATCHED = frozenset(
+    {"saliency", "integrated_gradients", "deeplift_shap", "occlusion", "lrp", "grad_cam"}
+)
+
+#: Options every method takes: rows per model call (``"auto"``: from the memory budget) and
+#: the budget in MiB (None: half the free memory of a GPU, ``CPU_BUDGET_MB`` on a CPU).
+COMMON: dict[str, Any] = {"internal_batch_size": "auto", "memory_budget_mb": None}
+CPU_BUDGET_MB = 1024
+MAX_ROWS = 1024
+
 #: Methods whose maps are unsigned intensities, not relevances of the form x_n * g_n (see
 #: from_input_map).
 INTENSITY = frozenset({"saliency", "grad_cam"})
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "saliency": {},
-    "integrated_gradients": {"n_steps": 32, "method": "gausslegendre", "internal_batch_size": 32},
+    "integrated_gradients": {"n_steps": 32, "method": "gausslegendre"},
     "gradient_shap": {"n_samples": 32, "stdevs": 0.0},
     "deeplift_shap": {},
-    "kernel_shap": {"n_samples": 200, "perturbations_per_eval": 16, "max_features": 4096},
-    "lime": {"n_samples": 200, "perturbations_per_eval": 16, "alpha": 0.01, "max_features": 4096},
+    # perturbations_per_eval None: as many coalitions per model call as internal_batch_size
+    "kernel_shap": {"n_samples": 200, "perturbations_per_eval": None, "max_features": 4096},
+    "lime": {"n_samples": 200, "perturbations_per_eval": None, "alpha": 0.01, "max_features": 4096},
     "occlusion": {
         "window": None,
         "strides": None,
-        "perturbations_per_eval": 16,
+        "perturbations_per_eval": None,
         "max_features": 4096,
     },
     "grad_cam": {"layer": None},
@@ -165,13 +195,16 @@ class Explainer:
     ):
         if name not in METHODS:
             raise ValueError(f"unknown method {name!r}; valid: {list(METHODS)}")
-        unknown = sorted(set(opts) - set(_DEFAULTS[name]))
+        valid = {**COMMON, **_DEFAULTS[name]}
+        unknown = sorted(set(opts) - set(valid))
         if unknown:
-            raise ValueError(
-                f"{name}: unknown option(s) {unknown}; valid: {sorted(_DEFAULTS[name])}"
-            )
+            raise ValueError(f"{name}: unknown option(s) {unknown}; valid: {sorted(valid)}")
         self.name, self.model, self.frontend, self.seed = name, model, frontend, seed
-        self.opts = {**_DEFAULTS[name], **opts}
+        self.opts = {**valid, **opts}
+        size = self.opts["internal_batch_size"]
+        if size != "auto" and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ValueError(f"{name}: internal_batch_size must be 'auto' or >= 1, got {size!r}")
+        self._rows: int | None = None
 
     def default_grouping(self, inputs: torch.Tensor) -> Grouping:
         if inputs.dim() == 2:
@@ -179,6 +212,16 @@ class Explainer:
         if self.frontend is None:
             raise ValueError("pass grouping=... (or build_explainer(..., frontend=<front end>))")
         return TFBins(self.frontend)
+
+    def rows_per_call(self, inputs: torch.Tensor) -> int:
+        """Rows per model call: ``internal_batch_size``, or (``"auto"``) as many as
+        ``memory_budget_mb`` holds (``rows_for_budget``, measured once per explainer)."""
+        size = self.opts["internal_batch_size"]
+        if size != "auto":
+            return size
+        if self._rows is None:
+            self._rows = rows_for_budget(self.model, inputs[:1], self.opts["memory_budget_mb"])
+        return self._rows
 
     def attribute(
         self,
@@ -200,28 +243,60 @@ class Explainer:
         grouping = grouping or self.default_grouping(inputs)
         if inputs.dim() not in (2, 3):
             raise ValueError(f"inputs must be (B, F, T) or (B, N), got {tuple(inputs.shape)}")
-        with torch.no_grad():
-            pred = self.model(inputs).argmax(dim=1)
-        if target is None:
-            target = pred
-        elif isinstance(target, int):
-            target = torch.full((len(inputs),), target, dtype=torch.long, device=inputs.device)
-        target = torch.as_tensor(target, device=inputs.device).long()
-        attrs, maps, labels, map_grid = [], {}, None, "stft"
-        total_rows, total_time = 0, 0.0
-        for i in range(len(inputs)):
-            wave = None if waves is None else waves[i : i + 1].to(inputs.device)
+        target = self._targets(inputs, target)
+        rows = self.rows_per_call(inputs)
+        step = self._clips_per_call(inputs, grouping, rows)
+        results: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
+        total_rows, total_time, bound = 0, 0.0, None
+        for lo in range(0, len(inputs), step):
+            x, t = inputs[lo : lo + step], target[lo : lo + step]
+            wave = None if waves is None else waves[lo : lo + step].to(inputs.device)
             counter = _Counter(self.model)
             start = time.perf_counter()
             try:
-                with _seeded(self.seed + i):
-                    bound = grouping.bind(inputs[i : i + 1], wave)
-                    attr, extra = self._clip(bound, inputs[i : i + 1], int(target[i]), wave)
+                if step > 1:
+                    bound = grouping.bind(x[:1])
+                    results += self._batch(bound, x, t, rows)
+                else:
+                    with _seeded(self.seed + lo):
+                        bound = grouping.bind(x, wave)
+                        results.append(self._clip(bound, x, int(t[0]), wave, rows))
             finally:
                 counter.close()
             total_time += time.perf_counter() - start
             total_rows += counter.rows
-            kind = "intensity" if self.name in INTENSITY else "relevance"
+        return self._explanation(results, bound, grouping, target, total_rows, total_time)
+
+    def _targets(self, inputs: torch.Tensor, target: torch.Tensor | int | None) -> torch.Tensor:
+        if target is None:
+            with torch.no_grad():
+                return self.model(inputs).argmax(dim=1)
+        if isinstance(target, int):
+            return torch.full((len(inputs),), target, dtype=torch.long, device=inputs.device)
+        return torch.as_tensor(target, device=inputs.device).long()
+
+    def _clips_per_call(self, inputs: torch.Tensor, grouping: Grouping, rows: int) -> int:
+        """Clips explained per call: 1, or for ``BATCHED`` methods on a spectrogram model's
+        bins or bands, as many as ``rows`` model rows allow."""
+        batchable = (
+            self.name in BATCHED
+            and inputs.dim() == 3
+            and isinstance(grouping, (TFBins, Bands))
+            and not (self.name == "lrp" and self.opts["composite"] == "epsilon_gamma_box")
+            and not (self.name == "occlusion" and self.opts["window"] is not None)
+        )
+        if not batchable:
+            return 1
+        # DeepLiftShap: the input and each reference (silence, the noise levels) per clip
+        per_clip = 2 * (1 + len(REFERENCE_LEVELS_DB)) if self.name == "deeplift_shap" else 1
+        return max(1, min(len(inputs), rows // per_clip))
+
+    def _explanation(self, results, bound, grouping, target, total_rows, total_time):
+        n = max(len(results), 1)
+        maps: dict[str, Any] = {}
+        map_grid = "stft"
+        kind = "intensity" if self.name in INTENSITY else "relevance"
+        for attr, extra in results:
             grid = bound.to_map(attr, kind)
             if grid is not None:  # None: Samples without an STFT, no time-frequency map
                 extra["relevance_map"] = grid[0]
@@ -229,28 +304,47 @@ class Explainer:
                 map_grid = bound.grid_name
             for key, value in extra.items():
                 maps.setdefault(key, []).append(value.detach())
-            attrs.append(attr.detach())
-            labels = bound.labels()
         stacked = {k: torch.stack(v) if isinstance(v, list) else v for k, v in maps.items()}
         relevance = stacked.get("relevance_map")
         return Explanation(
-            attribution=torch.stack(attrs),
+            attribution=torch.stack([attr.detach() for attr, _ in results]),
             grouping=grouping.name,
             target=target,
             method=self.name,
-            n_evals=round(total_rows / max(len(inputs), 1)),
-            seconds=total_time / max(len(inputs), 1),
+            n_evals=round(total_rows / n),
+            seconds=total_time / n,
             maps=stacked,
-            labels=labels,
+            labels=None if bound is None else bound.labels(),
             relevance=relevance,
             grid=None
             if relevance is None
             else Grid.time_frequency(map_grid, stacked["map_freqs_hz"], stacked["map_times_s"]),
         )
 
-    # ------------------------------------------------------------------ per clip
+    # ------------------------------------------------------------------ per batch / clip
 
-    def _clip(self, bound: BoundGrouping, x: torch.Tensor, target: int, wave=None):
+    def _batch(self, bound: BoundGrouping, x: torch.Tensor, target: torch.Tensor, rows: int):
+        """``BATCHED`` methods on clips ``x`` (n, F, T) sharing ``bound``'s grouping."""
+        if self.name in ("grad_cam", "lrp"):
+            kind = "intensity" if self.name == "grad_cam" else "relevance"
+            if self.name == "grad_cam":
+                maps = self._grad_cam(x, target)
+            else:
+                o = self.opts
+                maps = lrp_attribute(self.model, x, target, o["composite"], o["epsilon"])
+            return [(bound.from_input_map(m[None], kind), {"input_attribution": m}) for m in maps]
+        one = bound.view(self.model)
+        attr = self._on_view(replace(one, domain=x), target, rows)
+        shared = self.name == "occlusion"
+        return [
+            (
+                one.shared_to_groups(a[None]) if shared else one.to_groups(a[None]),
+                {"input_attribution": a},
+            )
+            for a in attr
+        ]
+
+    def _clip(self, bound: BoundGrouping, x: torch.Tensor, target: int, wave, rows: int):
         if self.name == "lmac":
             kept = self._lmac(x, target, wave)
             return bound.from_input_map(kept, "relevance"), {"input_attribution": kept[0]}
@@ -262,7 +356,7 @@ class Explainer:
             rel = lrp_attribute(self.model, x, t, self.opts["composite"], self.opts["epsilon"])
             return bound.from_input_map(rel, "relevance"), {"input_attribution": rel[0]}
         view = bound.view(self.model)
-        attr = self._on_view(view, target)
+        attr = self._on_view(view, target, rows)
         if self.name in ("kernel_shap", "lime"):  # return_input_shape=False: (1, n_groups)
             return attr.reshape(view.group_shape), {}
         extra = {"input_attribution": attr[0]} if view.forward is self.model else {}
@@ -278,9 +372,12 @@ class Explainer:
                 "or raise max_features"
             )
 
-    def _on_view(self, view: GroupView, target: int) -> torch.Tensor:
+    def _on_view(self, view: GroupView, target: int | torch.Tensor, rows: int) -> torch.Tensor:
+        """captum's method on ``view`` (one clip, or a batch of clips for ``BATCHED``), with
+        at most about ``rows`` model rows per call."""
         o, f = self.opts, view.forward
         x = view.domain.detach().clone().requires_grad_(self.name in _GRADIENT)
+        per_eval = o.get("perturbations_per_eval") or max(1, rows // len(x))
         if self.name == "saliency":
             return Saliency(f).attribute(x, target=target, abs=True)
         if self.name == "integrated_gradients":
@@ -290,16 +387,10 @@ class Explainer:
                 target=target,
                 n_steps=o["n_steps"],
                 method=o["method"],
-                internal_batch_size=o["internal_batch_size"],
+                internal_batch_size=max(rows, len(x)),
             )
         if self.name == "gradient_shap":
-            return GradientShap(f).attribute(
-                x,
-                baselines=view.references,
-                target=target,
-                n_samples=o["n_samples"],
-                stdevs=o["stdevs"],
-            )
+            return _gradient_shap(f, x, view.references, target, o, rows)
         if self.name == "deeplift_shap":
             with warnings.catch_warnings():  # captum announces its temporary ReLU hooks
                 warnings.filterwarnings("ignore", "Setting forward, backward hooks")
@@ -317,7 +408,7 @@ class Explainer:
                 target=target,
                 feature_mask=view.feature_mask,
                 n_samples=o["n_samples"],
-                perturbations_per_eval=o["perturbations_per_eval"],
+                perturbations_per_eval=min(per_eval, o["n_samples"]),
                 return_input_shape=False,
             )
         if self.name == "occlusion":
@@ -331,7 +422,7 @@ class Explainer:
                     strides=tuple(o["strides"] or window),
                     baselines=view.baseline,
                     target=target,
-                    perturbations_per_eval=o["perturbations_per_eval"],
+                    perturbations_per_eval=per_eval,
                 )
             self._check_size(view)
             return FeatureAblation(f).attribute(
@@ -339,7 +430,7 @@ class Explainer:
                 baselines=view.baseline,
                 target=target,
                 feature_mask=view.feature_mask,
-                perturbations_per_eval=o["perturbations_per_eval"],
+                perturbations_per_eval=min(per_eval, view.n_groups),
             )
         raise AssertionError(self.name)
 
@@ -382,6 +473,56 @@ def _seeded(seed: int):
             yield
         finally:
             np.random.set_state(np_state)  # noqa: NPY002
+
+
+def _gradient_shap(f, x, references, target, opts: dict[str, Any], rows: int) -> torch.Tensor:
+    """captum's ``GradientShap`` in calls of at most ``rows`` samples, averaged by their
+    sizes (its expected gradients are a mean over samples; captum has no internal batch
+    size for it). One call, as captum alone, when ``n_samples <= rows``."""
+    n, stdevs = opts["n_samples"], opts["stdevs"]
+    sizes = [min(rows, n - i) for i in range(0, n, max(rows, 1))]
+    total = None
+    for k in sizes:
+        part = GradientShap(f).attribute(
+            x, baselines=references, target=target, n_samples=k, stdevs=stdevs
+        )
+        total = part * (k / n) if total is None else total + part * (k / n)
+    return total
+
+
+def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the input and of every leaf module's output for input ``x`` (forward hooks)."""
+    sizes = [x.numel() * x.element_size()]
+
+    def hook(module, args, out):
+        if torch.is_tensor(out):
+            sizes.append(out.numel() * out.element_size())
+
+    leaves = [m for m in model.modules() if not list(m.children())] or [model]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return sum(sizes)
+
+
+def rows_for_budget(model: nn.Module, x: torch.Tensor, budget_mb: float | None = None) -> int:
+    """Model rows per call that fit ``budget_mb`` MiB (default: half the free memory of a
+    GPU, ``CPU_BUDGET_MB`` on a CPU), between 1 and ``MAX_ROWS``.
+
+    One row costs its activations (``activation_bytes`` of one clip ``x[:1]``) three times:
+    kept for the backward pass, their gradients, and the method's copies of the inputs.
+    """
+    if budget_mb is None:
+        if x.device.type == "cuda":
+            budget_mb = torch.cuda.mem_get_info(x.device)[0] / 2 / 2**20
+        else:
+            budget_mb = CPU_BUDGET_MB
+    per_row = 3 * activation_bytes(model, x[:1])
+    return int(max(1, min(MAX_ROWS, budget_mb * 2**20 // per_row)))
 
 
 def _lasso(alpha: float):
