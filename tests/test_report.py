@@ -122,7 +122,7 @@ def test_report_html_renders_in_chromium(report, tmp_path):
 
 def test_bench_puts_deletion_auc_beside_the_cost(report):
     """``python -m evaluate.bench run=``: cost and deletion AUC from the report's own code."""
-    from evaluate.bench import bench_quality_vs_cost, quality_markdown
+    from evaluate.bench.quality import bench_quality_vs_cost, quality_markdown
 
     q = bench_quality_vs_cost(str(report.parent / "run"), N_CLIPS, methods=("saliency",))
     assert q["clips"] == N_CLIPS
@@ -138,7 +138,7 @@ def test_bench_puts_deletion_auc_beside_the_cost(report):
 def test_bench_scaling_epoch_reports_time_and_memory_of_its_size():
     """One size of ``make bench``'s scaling section (run in-process here; the bench gives
     each size a fresh process so that peak memory is per size)."""
-    from evaluate.bench import _scaling_epoch
+    from evaluate.bench.training import _scaling_epoch
 
     out = _scaling_epoch("cpu", True, 1)
     assert out["clips"] == 64 and out["epoch_s"] > 0

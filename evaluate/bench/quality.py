@@ -3,6 +3,7 @@ trained NMF-interpreter run, through the report's own code."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -28,8 +29,6 @@ def bench_quality_vs_cost(
     for values in out["methods"].values():
         values["over_intrinsic"] = values["seconds"] / base
     return out
-
-
 
 
 def quality_markdown(q: dict[str, Any] | None) -> list[str]:
@@ -74,3 +73,40 @@ def quality_markdown(q: dict[str, Any] | None) -> list[str]:
     return [*lines, ""]
 
 
+def plot_cost_vs_deletion(q: dict[str, Any], path: Path) -> None:
+    """Seconds per clip (log scale) against deletion AUC, one point per method; lower left
+    is cheaper and more faithful. The random order's AUC is a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, v in q["methods"].items():
+        intrinsic = name == q["intrinsic"]
+        ax.errorbar(
+            v["seconds"],
+            v["deletion_auc"],
+            yerr=v.get("deletion_auc_ci95", 0),
+            fmt="*" if intrinsic else "o",
+            ms=14 if intrinsic else 7,
+            color="C3" if intrinsic else "C0",
+            capsize=3,
+        )
+        ax.annotate(
+            name,
+            (v["seconds"], v["deletion_auc"]),
+            xytext=(5, 4),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    if q.get("random_deletion_auc") is not None:
+        ax.axhline(q["random_deletion_auc"], ls="--", color="grey", lw=1, label="random order")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per clip (log scale, one clip at a time)")
+    ax.set_ylabel("deletion AUC (lower is more faithful)")
+    ax.set_title(f"Cost against deletion AUC, {q['clips']} test clips")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -8,6 +8,7 @@ like with like.
 
 from __future__ import annotations
 
+import ctypes
 import platform
 import resource
 import statistics
@@ -67,6 +68,21 @@ def _status(key: str) -> int | None:
     return None
 
 
+def _return_freed_memory() -> None:
+    """Make glibc give freed large blocks back to the system at once (a fixed mmap
+    threshold turns off its dynamic raise), so that a call's peak resident memory is
+    measured above a baseline that does not hide reused heap."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
 def _reset_cpu_peak() -> bool:
     """Reset this process's peak resident memory (Linux >= 4.0: ``clear_refs`` value 5)."""
     try:
@@ -91,6 +107,7 @@ def peak_memory(fn: Callable[[], Any], device: torch.device) -> float | None:
         fn()
         sync(device)
         return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+    _return_freed_memory()
     if not _reset_cpu_peak():
         return None
     before = _status("VmRSS")

@@ -5,13 +5,13 @@ against the data size."""
 from __future__ import annotations
 
 import multiprocessing
+import time
 from typing import Any
 
 import numpy as np
 import torch
-import time
 
-from evaluate.bench.models import N_FFT, SR, HOP, nmf_models
+from evaluate.bench.models import HOP, N_FFT, SR, nmf_models
 from evaluate.bench.timing import peak_rss, sync, timeit
 from interp_models.audio.features import Log1pSpectrogram, LogMel
 from interp_models.audio.io import load_audio
@@ -144,18 +144,6 @@ def bench_input_pipeline(device, batch: int, quick: bool) -> dict[str, Any]:
     }
 
 
-def peak_rss() -> int:
-    """Peak resident memory of this process in bytes. Linux's ``VmHWM`` belongs to the
-    process image and starts afresh at exec; ``ru_maxrss`` does not (a spawned child
-    inherits its parent's peak), so it is only the fallback."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def _scaling_epoch(device_str: str, quick: bool, factor: int) -> dict[str, Any]:
     """One post-hoc interpreter training epoch on ``factor`` x the base clip count: its
     time and the peak memory of the process (CUDA: peak allocated by torch)."""
@@ -207,3 +195,38 @@ def bench_scaling(device, quick: bool) -> dict[str, Any]:
     return out
 
 
+def nmf_training_markdown(t: dict, n: dict, p: dict, s: dict) -> list[str]:
+    """The NMF family's training sections: step, dictionary learning, input, scaling."""
+    return [
+        "## NMF interpreter training step",
+        "",
+        f"Batch {t['batch']}: post-hoc interpreter step / classifier step = "
+        f"**{t['posthoc_over_classifier']:.2f}x**; joint / classifier = "
+        f"**{t['joint_over_classifier']:.2f}x** (target <= 1.5x).",
+        "",
+        "## NMF dictionary learning",
+        "",
+        f"Matrix {n['matrix'][0]} x {n['matrix'][1]}, rank {n['rank']}, {n['iterations']} "
+        f"iterations: torchnmf / scikit-learn time = **{n['torchnmf_over_sklearn']:.2f}x**; "
+        f"final Frobenius divergence {n['torchnmf_divergence']:.4g} (torchnmf) vs "
+        f"{n['sklearn_divergence']:.4g} (scikit-learn).",
+        "",
+        "## NMF input pipeline (uncached decoding)",
+        "",
+        f"Decode + resample + features: {p['load_features_clips_per_s']:.0f} clips/s; interpreter "
+        f"training step: {p['train_step_clips_per_s']:.0f} clips/s; step time / load time = "
+        f"**{p['input_over_step_throughput']:.2f}** ({p['note']}).",
+        "",
+        "## NMF interpreter scaling",
+        "",
+        "| clips | epoch (s) | peak memory (MB) |",
+        "| --- | --- | --- |",
+        *[
+            f"| {s[k]['clips']} | {s[k]['epoch_s']:.2f} | {s[k]['peak_memory_mb']:.0f} |"
+            for k in ("1x", "2x", "4x")
+        ],
+        "",
+        f"Epoch time 2x / 1x = **{s['2x_over_1x']:.2f}**, 4x / 1x = **{s['4x_over_1x']:.2f}** "
+        f"(linear: 2 and 4). Memory: {s.get('memory', 'peak')}.",
+        "",
+    ]
