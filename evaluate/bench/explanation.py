@@ -8,9 +8,11 @@ For each family (``evaluate.bench.models``) and batch size (1, 8, 32 clips per c
   construction and its first call timed apart, then the median of repeated calls; its
   model evaluations per clip ``n_evals`` (counted by the explainer); its **limit**, those
   evaluations at the best per-row cost the device offers: ``n_evals`` x (forward pass)
-  for perturbation methods, ``n_evals`` x (forward + backward pass) for gradient methods
-  and LRP, each pass timed in the same run on ``min(n_evals x batch, rows per call)``
-  rows; and at the largest batch, the peak memory of one call.
+  for perturbation methods, ``n_evals`` x (forward + backward pass) for gradient methods,
+  and for LRP one forward + backward pass through its composite's rule hooks (the rules'
+  own extra work is the method, not overhead), each pass timed in the same run on
+  ``min(n_evals x batch, rows per call)`` rows; and at the largest batch, the peak memory
+  of one call.
 
 Ratios are taken within one run on one device: ``x limit`` (a method's time over its
 limit), ``x intrinsic`` (over the intrinsic explanation of the same batch).
@@ -26,6 +28,7 @@ import torch
 from evaluate.bench.models import FAMILIES, FamilyCase, family_case
 from evaluate.bench.timing import peak_memory, sync, timeit
 from evaluate.posthoc import COMPARED, GROUPED, build_explainer
+from evaluate.posthoc.lrp import lrp_module, make_composite
 
 __all__ = ["BATCHES", "bench_explanations", "bench_family"]
 
@@ -47,8 +50,10 @@ class _Passes:
         self.net, self.x, self.target, self.device = net, x, target, device
         self._cache: dict[tuple[int, bool], float] = {}
 
-    def seconds(self, rows: int, backward: bool, repeat: int) -> float:
-        key = (rows, backward)
+    def seconds(self, rows: int, kind: str, repeat: int) -> float:
+        """Median time of one pass over ``rows`` rows: ``"forward"``, ``"backward"`` (forward
+        + backward to the input) or ``"lrp"`` (the same through zennit's rule hooks)."""
+        key = (rows, kind)
         if key not in self._cache:
             reps = -(-rows // len(self.x))
             x = self.x.repeat(reps, *[1] * (self.x.dim() - 1))[:rows]
@@ -64,43 +69,58 @@ class _Passes:
                 out = self.net(xi)
                 torch.autograd.grad(out[rows_idx, t].sum(), xi)
 
-            fn = forward_backward if backward else forward
-            self._cache[key] = timeit(fn, self.device, repeat=repeat, warmup=2)
+            if kind == "lrp":
+                self._cache[key] = self._lrp_pass(x, t, repeat)
+            else:
+                fn = forward_backward if kind == "backward" else forward
+                self._cache[key] = timeit(fn, self.device, repeat=repeat, warmup=min(repeat, 2))
         return self._cache[key]
 
+    def _lrp_pass(self, x: torch.Tensor, t: torch.Tensor, repeat: int) -> float:
+        """Forward + backward through the LRP composite's rule hooks: what one LRP
+        evaluation needs at least (zennit's z+ rule, for one, evaluates every layer again
+        with its positive and negative weights in the backward pass)."""
+        module = lrp_module(self.net).eval()
+        composite = make_composite("epsilon_plus_flat", False, x)
+        rows = torch.arange(len(x), device=x.device)
+        with composite.context(module) as modified:
 
-def _time_calls(fn, device, repeat: int, memory: bool) -> dict[str, Any]:
-    """First call, then the median of ``repeat`` calls (the first of them measured for
-    peak memory when ``memory``)."""
+            def rule_pass() -> None:
+                xi = x.detach().requires_grad_(True)
+                out = modified(xi)
+                torch.autograd.grad(out[rows, t].sum(), xi)
+
+            return timeit(rule_pass, self.device, repeat=repeat, warmup=min(repeat, 2))
+
+
+def _time_calls(fn, device, repeat: int) -> dict[str, Any]:
+    """The first call, then the median of ``repeat`` calls."""
     sync(device)
     start = time.perf_counter()
     fn()
     sync(device)
     first = time.perf_counter() - start
-    mem = peak_memory(fn, device) if memory else None
-    seconds = timeit(fn, device, repeat=repeat, warmup=0)
-    return {"first_s": first, "s": seconds, "peak_mb": mem}
+    return {"first_s": first, "s": timeit(fn, device, repeat=repeat, warmup=0)}
 
 
 def bench_intrinsic(case: FamilyCase, batches, device, repeat: int) -> dict[str, Any]:
     """The intrinsic explanation against the model's own forward pass, per batch size."""
-    return {str(b): _intrinsic_at(case, b, device, repeat, b == max(batches)) for b in batches}
+    return {str(b): _intrinsic_at(case, b, device, repeat) for b in batches}
 
 
-def _intrinsic_at(case: FamilyCase, b: int, device, repeat: int, memory: bool) -> dict:
+def _intrinsic_at(case: FamilyCase, b: int, device, repeat: int) -> dict:
     inputs = case.inputs(b)
     with torch.no_grad():
-        fwd = timeit(lambda: case.forward(inputs), device, repeat=repeat * 4, warmup=3)
-        exp = timeit(lambda: case.explain(inputs), device, repeat=repeat * 4, warmup=3)
-        bb = timeit(lambda: case.blackbox(inputs["x"]), device, repeat=repeat * 4, warmup=3)
-        mem = peak_memory(lambda: case.explain(inputs), device) if memory else None
+        n, w = repeat * 5, min(repeat, 3)
+        fwd = timeit(lambda: case.forward(inputs), device, repeat=n, warmup=w)
+        exp = timeit(lambda: case.explain(inputs), device, repeat=n, warmup=w)
+        bb = timeit(lambda: case.blackbox(inputs["x"]), device, repeat=n, warmup=w)
     return {
         "forward_s_per_clip": fwd / b,
         "s_per_clip": exp / b,
         "blackbox_forward_s_per_clip": bb / b,
         "over_limit": exp / fwd,
         "over_blackbox_forward": exp / bb,
-        "peak_mb": mem,
     }
 
 
@@ -122,11 +142,11 @@ def bench_method(
         def call(x=x, target=target, last=last) -> None:
             last["e"] = explainer.attribute(x, target, grouping=grouping)
 
-        timing = _time_calls(call, device, repeat, memory=b == max(batches))
+        timing = _time_calls(call, device, repeat)
         n_evals, rows = int(last["e"].n_evals), explainer.rows_per_call(x)
         pass_rows = max(1, min(n_evals * b, rows))
-        backward = name not in FORWARD_ONLY
-        limit = n_evals * passes.seconds(pass_rows, backward, max(repeat, 3)) / pass_rows
+        kind = "forward" if name in FORWARD_ONLY else "lrp" if name == "lrp" else "backward"
+        limit = n_evals * passes.seconds(pass_rows, kind, repeat) / pass_rows
         out[str(b)] = {
             "s_per_clip": timing["s"] / b,
             "first_call_s": timing["first_s"],
@@ -134,7 +154,6 @@ def bench_method(
             "rows_per_call": rows,
             "limit_s_per_clip": limit,
             "over_limit": timing["s"] / b / limit,
-            "peak_mb": timing["peak_mb"],
         }
     return out
 
@@ -180,12 +199,59 @@ def _ratios(out: dict[str, Any], batches) -> None:
                 values[str(b)]["over_intrinsic"] = values[str(b)]["s_per_clip"] / intrinsic
 
 
+def bench_memory(
+    family: str,
+    device: torch.device,
+    batch: int,
+    quick: bool = False,
+    methods: tuple[str, ...] = COMPARED,
+) -> dict[str, float | None]:
+    """Peak memory (MiB) of one call of the intrinsic explanation and of each method on
+    ``batch`` clips, above what was held before it (``evaluate.bench.timing.peak_memory``).
+
+    Run after every timing: on a CPU the measurement makes the C allocator hand freed
+    memory back at once, which would slow the calls timed after it.
+    """
+    case = family_case(family, device)
+    inputs = case.inputs(batch)
+    with torch.no_grad():
+        case.explain(inputs)
+        out = {"intrinsic": peak_memory(lambda: case.explain(inputs), device)}
+    target = _target(case, inputs["x"])
+    for name in methods:
+        opts = QUICK_OPTIONS.get(name, {}) if quick else {}
+        explainer = build_explainer(name, case.blackbox, frontend=case.frontend, **opts)
+        grouping = case.groupings["bands" if name in GROUPED else "bins"]
+
+        def call(explainer=explainer, grouping=grouping) -> None:
+            explainer.attribute(inputs["x"], target, grouping=grouping)
+
+        try:
+            call()  # first-call costs (lazy initialisation) are not the method's memory
+            out[name] = peak_memory(call, device)
+        except Exception:  # the timing section reports the error
+            out[name] = None
+    return out
+
+
 def bench_explanations(
-    device: torch.device, quick: bool = False, families: tuple[str, ...] = FAMILIES
+    device: torch.device,
+    quick: bool = False,
+    families: tuple[str, ...] = FAMILIES,
+    methods: tuple[str, ...] = COMPARED,
 ) -> dict[str, Any]:
-    """``bench_family`` for every family (quick: batch sizes 1 and 2)."""
+    """``bench_family`` for every family (quick: batch sizes 1 and 2), then the peak
+    memory of every method at the largest batch (``bench_memory``)."""
     batches = (1, 2) if quick else BATCHES
-    return {
+    out = {
         "batches": list(batches),
-        "families": {f: bench_family(f, device, quick, batches=batches) for f in families},
+        "families": {f: bench_family(f, device, quick, methods, batches) for f in families},
     }
+    for f in families:
+        memory = bench_memory(f, device, max(batches), quick, methods)
+        family = out["families"][f]
+        family["intrinsic"][str(max(batches))]["peak_mb"] = memory.pop("intrinsic")
+        for name, mb in memory.items():
+            if "error" not in family["posthoc"][name]:
+                family["posthoc"][name][str(max(batches))]["peak_mb"] = mb
+    return out

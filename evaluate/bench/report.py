@@ -61,7 +61,7 @@ def explanation_markdown(e: dict[str, Any]) -> list[str]:
             lines.append(
                 f"| {name} | {v[batches[-1]]['n_evals']} | {v[batches[-1]]['rows_per_call']} | "
                 f"{cells} | {v[batches[0]]['first_call_s']:.3f} | "
-                f"{_mb(v[batches[-1]]['peak_mb'])} |"
+                f"{_mb(v[batches[-1]].get('peak_mb'))} |"
             )
         fwd = " , ".join(
             f"batch {b}: {_ms(i[b]['forward_s_per_clip'])} ms, black box "

@@ -231,19 +231,30 @@ class NMFInterpreter(nn.Module):
         top = pos.amax(dim=(1, 2), keepdim=True)
         return (pos / (threshold * top).clamp_min(1e-12)).clamp(max=1)
 
-    def component_mask(self, H: torch.Tensor, selected: torch.Tensor, eps: float = 1e-6):
+    def component_mask(
+        self,
+        H: torch.Tensor,
+        selected: torch.Tensor,
+        eps: float = 1e-6,
+        full: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """M = sum_k s_k w_k h_k / (W H + eps), in [0, 1]: (B, freq, T).
 
         ``selected`` weighs components, (B, K) (bool: the relevant ones) or per frame
-        (B, K, T) (``time_relevance``).
+        (B, K, T) (``time_relevance``); ``full``: ``W H`` if already computed.
         """
         weights = selected.to(H.dtype)
         weights = weights.unsqueeze(-1) if weights.dim() == 2 else weights
         part = torch.einsum("fk,bkt->bft", self.W, H * weights)
-        return (part / (self.reconstruct(H) + eps)).clamp(0, 1)
+        full = self.reconstruct(H) if full is None else full
+        return (part / (full + eps)).clamp(0, 1)
 
     def explanation_mask(
-        self, out: InterpreterOutput, target: torch.Tensor, threshold: float
+        self,
+        out: InterpreterOutput,
+        target: torch.Tensor,
+        threshold: float,
+        full: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(attribution (B, K), relevant (B, K) bool, mask (B, freq, T)) for ``target``.
 
@@ -255,10 +266,11 @@ class NMFInterpreter(nn.Module):
         if self.relevance_mode == "time":
             e = self.evidence(out, target)
             rho = self.time_relevance(e, threshold)
-            return e.sum(dim=-1), rho.amax(dim=-1) >= 1.0, self.component_mask(out.H, rho)
+            mask = self.component_mask(out.H, rho, full=full)
+            return e.sum(dim=-1), rho.amax(dim=-1) >= 1.0, mask
         rel = self.relevance(out.z, target)
         relevant = (rel > threshold) & ~self.is_noise
-        return rel, relevant, self.component_mask(out.H, relevant)
+        return rel, relevant, self.component_mask(out.H, relevant, full=full)
 
     @torch.no_grad()
     def explain(
@@ -303,8 +315,9 @@ class NMFInterpreter(nn.Module):
         if target is None:
             target = out.clf_logits.argmax(dim=1)
         target = torch.as_tensor(target, device=inputs.device).long().expand(len(inputs)).clone()
-        rel, relevant, mask = self.explanation_mask(out, target, threshold)
-        spec = self.reconstruct(out.H) if spec is None else spec.to(mask)
+        full = self.reconstruct(out.H)  # W H: the mask's denominator, the default spec
+        rel, relevant, mask = self.explanation_mask(out, target, threshold, full=full)
+        spec = full if spec is None else spec.to(mask)
         if spec.shape != mask.shape:
             raise ValueError(f"spec {tuple(spec.shape)} must be (B, freq, T) {tuple(mask.shape)}")
         if self.baseline == "floor":
