@@ -93,34 +93,38 @@ class _Passes:
             return timeit(rule_pass, self.device, repeat=repeat, warmup=min(repeat, 2))
 
 
-def _time_calls(fn, device, repeat: int) -> dict[str, Any]:
-    """The first call, then the median of ``repeat`` calls."""
+def _time_calls(fn, device, repeat: int, memory: bool) -> dict[str, Any]:
+    """The first call, with ``memory`` one call measured for peak memory (untimed), then
+    the median of ``repeat`` calls."""
     sync(device)
     start = time.perf_counter()
     fn()
     sync(device)
     first = time.perf_counter() - start
-    return {"first_s": first, "s": timeit(fn, device, repeat=repeat, warmup=0)}
+    mem = peak_memory(fn, device) if memory else None
+    return {"first_s": first, "peak_mb": mem, "s": timeit(fn, device, repeat=repeat, warmup=0)}
 
 
 def bench_intrinsic(case: FamilyCase, batches, device, repeat: int) -> dict[str, Any]:
     """The intrinsic explanation against the model's own forward pass, per batch size."""
-    return {str(b): _intrinsic_at(case, b, device, repeat) for b in batches}
+    return {str(b): _intrinsic_at(case, b, device, repeat, b == max(batches)) for b in batches}
 
 
-def _intrinsic_at(case: FamilyCase, b: int, device, repeat: int) -> dict:
+def _intrinsic_at(case: FamilyCase, b: int, device, repeat: int, memory: bool) -> dict:
     inputs = case.inputs(b)
     with torch.no_grad():
         n, w = repeat * 5, min(repeat, 3)
         fwd = timeit(lambda: case.forward(inputs), device, repeat=n, warmup=w)
         exp = timeit(lambda: case.explain(inputs), device, repeat=n, warmup=w)
         bb = timeit(lambda: case.blackbox(inputs["x"]), device, repeat=n, warmup=w)
+        mem = peak_memory(lambda: case.explain(inputs), device) if memory else None
     return {
         "forward_s_per_clip": fwd / b,
         "s_per_clip": exp / b,
         "blackbox_forward_s_per_clip": bb / b,
         "over_limit": exp / fwd,
         "over_blackbox_forward": exp / bb,
+        **({"peak_mb": mem} if memory else {}),
     }
 
 
@@ -142,7 +146,7 @@ def bench_method(
         def call(x=x, target=target, last=last) -> None:
             last["e"] = explainer.attribute(x, target, grouping=grouping)
 
-        timing = _time_calls(call, device, repeat)
+        timing = _time_calls(call, device, repeat, memory=b == max(batches))
         n_evals, rows = int(last["e"].n_evals), explainer.rows_per_call(x)
         pass_rows = max(1, min(n_evals * b, rows))
         kind = "forward" if name in FORWARD_ONLY else "lrp" if name == "lrp" else "backward"
@@ -154,6 +158,7 @@ def bench_method(
             "rows_per_call": rows,
             "limit_s_per_clip": limit,
             "over_limit": timing["s"] / b / limit,
+            **({"peak_mb": timing["peak_mb"]} if b == max(batches) else {}),
         }
     return out
 
@@ -199,59 +204,15 @@ def _ratios(out: dict[str, Any], batches) -> None:
                 values[str(b)]["over_intrinsic"] = values[str(b)]["s_per_clip"] / intrinsic
 
 
-def bench_memory(
-    family: str,
-    device: torch.device,
-    batch: int,
-    quick: bool = False,
-    methods: tuple[str, ...] = COMPARED,
-) -> dict[str, float | None]:
-    """Peak memory (MiB) of one call of the intrinsic explanation and of each method on
-    ``batch`` clips, above what was held before it (``evaluate.bench.timing.peak_memory``).
-
-    Run after every timing: on a CPU the measurement makes the C allocator hand freed
-    memory back at once, which would slow the calls timed after it.
-    """
-    case = family_case(family, device)
-    inputs = case.inputs(batch)
-    with torch.no_grad():
-        case.explain(inputs)
-        out = {"intrinsic": peak_memory(lambda: case.explain(inputs), device)}
-    target = _target(case, inputs["x"])
-    for name in methods:
-        opts = QUICK_OPTIONS.get(name, {}) if quick else {}
-        explainer = build_explainer(name, case.blackbox, frontend=case.frontend, **opts)
-        grouping = case.groupings["bands" if name in GROUPED else "bins"]
-
-        def call(explainer=explainer, grouping=grouping) -> None:
-            explainer.attribute(inputs["x"], target, grouping=grouping)
-
-        try:
-            call()  # first-call costs (lazy initialisation) are not the method's memory
-            out[name] = peak_memory(call, device)
-        except Exception:  # the timing section reports the error
-            out[name] = None
-    return out
-
-
 def bench_explanations(
     device: torch.device,
     quick: bool = False,
     families: tuple[str, ...] = FAMILIES,
     methods: tuple[str, ...] = COMPARED,
 ) -> dict[str, Any]:
-    """``bench_family`` for every family (quick: batch sizes 1 and 2), then the peak
-    memory of every method at the largest batch (``bench_memory``)."""
+    """``bench_family`` for every family (quick: batch sizes 1 and 2)."""
     batches = (1, 2) if quick else BATCHES
-    out = {
+    return {
         "batches": list(batches),
         "families": {f: bench_family(f, device, quick, methods, batches) for f in families},
     }
-    for f in families:
-        memory = bench_memory(f, device, max(batches), quick, methods)
-        family = out["families"][f]
-        family["intrinsic"][str(max(batches))]["peak_mb"] = memory.pop("intrinsic")
-        for name, mb in memory.items():
-            if "error" not in family["posthoc"][name]:
-                family["posthoc"][name][str(max(batches))]["peak_mb"] = mb
-    return out

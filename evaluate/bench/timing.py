@@ -69,18 +69,13 @@ def _status(key: str) -> int | None:
 
 
 def _return_freed_memory() -> None:
-    """Make glibc give freed large blocks back to the system at once (a fixed mmap
-    threshold turns off its dynamic raise), so that a call's peak resident memory is
-    measured above a baseline that does not hide reused heap."""
+    """Hand the memory glibc keeps from freed blocks back to the system (``malloc_trim``),
+    so that a call's peak resident memory is measured above what is in use, not above
+    heap kept from earlier calls (which the call would reuse unseen)."""
     try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
-    libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _reset_cpu_peak() -> bool:

@@ -359,6 +359,17 @@ class _GridGrouping(Grouping):
         stft = _analysis_stft(self.frontend)
         return stft, (self.frontend.mel_fb if self.map_is_mel else None)
 
+    def _references(self, x: torch.Tensor) -> torch.Tensor:
+        """The front end of silence and the noise references for clips shaped like ``x``,
+        computed once per shape and device (every clip of a spectrogram model shares them)."""
+        n_samples = (x.shape[-1] - 1) * _analysis_stft(self.frontend).hop_length
+        key = (n_samples, x.device, x.dtype)
+        cache = self.__dict__.setdefault("_reference_cache", {})
+        if key not in cache:
+            with torch.no_grad():
+                cache[key] = self.frontend(reference_waves(n_samples, seed=self.seed).to(x))
+        return cache[key]
+
     def _grid(self, waveform: bool, n_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
         src = _analysis_stft(self.frontend) if waveform else self.frontend
         return src.frequencies().cpu(), src.frame_times(n_frames).cpu()
@@ -381,14 +392,11 @@ class _SpecGridBound(BoundGrouping):
         if x.dim() != 3 or len(x) != 1:
             raise ValueError(f"bind one clip (1, F, T), got {tuple(x.shape)}")
         self.grouping, self.x, self.wave = grouping, x, None
-        fe = grouping.frontend
         n_frames = x.shape[-1]
         self.freqs, self.times = grouping._grid(False, n_frames)
         if len(self.freqs) != x.shape[1]:
             raise ValueError(f"front end has {len(self.freqs)} bins but the input has {x.shape[1]}")
-        n_samples = (n_frames - 1) * _analysis_stft(fe).hop_length
-        with torch.no_grad():
-            refs = fe(reference_waves(n_samples, seed=grouping.seed).to(x))
+        refs = grouping._references(x)
         if refs.shape[1:] != x.shape[1:]:
             raise ValueError(
                 f"front end of silence has shape {tuple(refs.shape[1:])}, "
