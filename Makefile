@@ -31,10 +31,12 @@ test: setup
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
+# Explanation cost (evaluate.bench) and training throughput (train.bench) of every family.
 # Cost next to deletion AUC needs a trained NMF run: the latest `make run` run, or RUN=<dir>.
 RUN ?= $(shell ls -td $${INTERP_MODELS_RUNS:-runs}/nmf_interpreter/*/ 2>/dev/null | head -1)
 bench: setup
 	$(PY) -m evaluate.bench out=benchmarks $(if $(RUN),run=$(RUN))
+	$(PY) -m train.bench out=benchmarks
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -73,5 +73,5 @@ def test_bench_command_quick_writes_results(tmp_path):
     results = main(["quick=true", "families=heart", f"out={out}"])
     text = (out / "results.md").read_text()
     assert "## Explanation cost against its limit" in text and "### heart" in text
-    assert "## Training throughput" in text
+    assert "python -m train.bench" in text  # training throughput: its own command
     assert json.loads((out / "results.json").read_text())["command"] == results["command"]

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from evaluate.bench.training_families import (
+from train.bench.families import (
     FAMILIES,
     bench_family_training,
     training_markdown,
@@ -64,3 +64,17 @@ def test_training_markdown(results: dict[str, dict]) -> None:
 def test_unknown_family_is_refused() -> None:
     with pytest.raises(ValueError, match="family"):
         bench_family_training("blackbox", torch.device("cpu"), quick=True)
+
+
+def test_train_bench_command_quick_writes_its_tables(tmp_path, cache_dir, monkeypatch):
+    """``python -m train.bench quick=true families=heart``: the whole command."""
+    import importlib
+    import json
+
+    monkeypatch.setenv("INTERP_MODELS_CACHE", str(cache_dir))
+    cli = importlib.import_module("train.bench.__main__")
+    out = tmp_path / "bench"
+    results = cli.main(["quick=true", "families=heart", f"out={out}"])
+    assert "## Training throughput" in (out / "training.md").read_text()
+    assert set(json.loads((out / "training.json").read_text())["families"]) == {"heart"}
+    assert results["families"]["heart"]["steps_per_s"] > 0

@@ -7,9 +7,10 @@ Writes ``<out>/results.md`` and ``<out>/results.json`` (and with ``run=``,
 ``<out>/cost_vs_deletion.png``). Sections: explanation cost of every method of every
 family at batch sizes 1, 8 and 32 against its limit (``evaluate.bench.explanation``);
 with ``run=``, cost next to deletion AUC on that run's test clips; training throughput of
-every family against its input pipeline, with epoch time against data size
-(``evaluate.bench.training_families``); the NMF family's training step, dictionary
-learning and scaling (``evaluate.bench.training``). ``quick=true`` runs the same code at
+the NMF family's interpreter training step, dictionary learning, input pipeline and
+scaling (``evaluate.bench.training``). Every family's training throughput is
+``python -m train.bench`` (it runs the families' LightningModules, which ``evaluate`` does
+not import). ``quick=true`` runs the same code at
 small sizes (the tests). The options were ``--device``, ``--out``, ``--quick``, ``--run``
 and ``--clips``; those still work, with a note.
 """
@@ -36,7 +37,6 @@ from evaluate.bench.training import (
     bench_training_step,
     nmf_training_markdown,
 )
-from evaluate.bench.training_families import bench_family_training, training_markdown
 from evaluate.cli_args import Option, boolean, legacy_flags, parse_options, whole_number
 from evaluate.cli_errors import run_cli
 from evaluate.runs import load_run
@@ -57,7 +57,10 @@ def to_markdown(results: dict[str, Any]) -> str:
     ]
     if results.get("quality"):
         lines += ["![cost against deletion AUC](cost_vs_deletion.png)", ""]
-    lines += training_markdown(results["training"])
+    lines += [
+        "Training throughput of every family: `python -m train.bench` (`benchmarks/training.md`).",
+        "",
+    ]
     if "nmf_training" in results:
         t = results["nmf_training"]
         lines += nmf_training_markdown(t["step"], t["dictionary"], t["input"], t["scaling"])
@@ -113,7 +116,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "command": command,
         "explanation": bench_explanations(device, args.quick, args.families),
         "quality": bench_quality_vs_cost(args.run, args.clips) if args.run else None,
-        "training": {f: bench_family_training(f, device, args.quick) for f in args.families},
     }
     if "nmf" in args.families:
         batch = 8 if args.quick else 32
