@@ -90,36 +90,12 @@ def _waves(batch: int, n: int, device: torch.device, seed: int = 0) -> torch.Ten
     return (0.1 * torch.randn(batch, n, generator=g)).to(device)
 
 
-def _nmf(device: torch.device) -> FamilyCase:
-    data = _config("data", "synth_events")
-    clf, model = nmf_models(device)
+def _spectrogram_case(
+    family: str, data: dict[str, Any], model: nn.Module, blackbox: nn.Module, forward, device
+) -> FamilyCase:
+    """A family whose by-design model and black box both take the front end's output;
+    the sampling methods run on 8 bands x 16 time divisions, as in its report."""
     frontend = _frontend(data, device)
-    n = int(round(data.get("clip_seconds", 2.0) * data["sample_rate"]))
-
-    def inputs(batch: int) -> dict[str, Any]:
-        with torch.no_grad():
-            x = frontend(_waves(batch, n, device))
-        return {"x": x, "model": x}
-
-    return FamilyCase(
-        "nmf",
-        model,
-        clf,
-        frontend,
-        {"bins": TFBins(frontend), "bands": Bands(frontend, n_bands=8, n_divisions=16)},
-        inputs,
-        explain=lambda b: model.explain(b["model"]),
-        forward=lambda b: model(b["model"]),
-    )
-
-
-def _emotion(device: torch.device) -> FamilyCase:
-    data = _config("data", "synth_music")
-    frontend = _frontend(data, device)
-    torch.manual_seed(0)
-    kwargs = _net_kwargs("emotion_midlevel")
-    model = MidLevelEmotionModel(**kwargs).to(device).eval()
-    blackbox = A2E(**kwargs).to(device).eval().backbone  # what the report explains
     n = int(round(data["clip_seconds"] * data["sample_rate"]))
 
     def inputs(batch: int) -> dict[str, Any]:
@@ -128,15 +104,30 @@ def _emotion(device: torch.device) -> FamilyCase:
         return {"x": x, "model": x}
 
     return FamilyCase(
-        "emotion",
+        family,
         model,
         blackbox,
         frontend,
         {"bins": TFBins(frontend), "bands": Bands(frontend, n_bands=8, n_divisions=16)},
         inputs,
         explain=lambda b: model.explain(b["model"]),
-        forward=lambda b: model.forward_both(b["model"]),
+        forward=lambda b: forward(b["model"]),
     )
+
+
+def _nmf(device: torch.device) -> FamilyCase:
+    clf, model = nmf_models(device)
+    data = _config("data", "synth_events")
+    return _spectrogram_case("nmf", data, model, clf, model, device)
+
+
+def _emotion(device: torch.device) -> FamilyCase:
+    torch.manual_seed(0)
+    kwargs = _net_kwargs("emotion_midlevel")
+    model = MidLevelEmotionModel(**kwargs).to(device).eval()
+    blackbox = A2E(**kwargs).to(device).eval().backbone  # what the report explains
+    data = _config("data", "synth_music")
+    return _spectrogram_case("emotion", data, model, blackbox, model.forward_both, device)
 
 
 def _heart(device: torch.device) -> FamilyCase:
