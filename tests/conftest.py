@@ -9,18 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from train.bench.families import QUICK_DATA
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Small enough for seconds per run on 2 CPU cores, big enough to learn something: the
 # easy events (data=synth_events_easy's conditions, clip for clip), on which 80 clips teach.
+# The same clips as the training benchmark's quick mode (``train.bench.families``).
 TINY_DATA = [
-    "data.num_clips=80",
-    "data.num_classes=4",
-    "data.clip_seconds=1.0",
-    "data.snr_db=[-3.0,15.0]",
-    "data.max_class_distractors=0",
-    "data.reverb_prob=0.0",
-    "data.level_change_db=0.0",
+    *QUICK_DATA["nmf"],
     "data.batch_size=8",
     "model.net.channels=[8,16]",
     "trainer.enable_progress_bar=false",
