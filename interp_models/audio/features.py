@@ -377,7 +377,27 @@ class LogFrequencySpectrogram(FilterbankSpectrogram):
         }
 
 
+class Waveform(nn.Module):
+    """The waveform itself, (batch, samples): the "front end" of end-to-end models
+    (``WaveformCNN``), so a waveform run reads, caches and splits its data like the others."""
+
+    kind = "waveform"
+
+    def __init__(self, sample_rate: int) -> None:
+        super().__init__()
+        self.sample_rate = int(sample_rate)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        wave = _as_batch(wave, 2)
+        return wave if wave.is_floating_point() else wave.float()
+
+    def settings(self) -> dict[str, Any]:
+        """Parameters that fully determine the representation."""
+        return {"kind": self.kind, "sample_rate": self.sample_rate}
+
+
 _FRONTENDS: dict[str, type[nn.Module]] = {
+    Waveform.kind: Waveform,
     Spectrogram.kind: Spectrogram,
     Log1pSpectrogram.kind: Log1pSpectrogram,
     LogMel.kind: LogMel,
@@ -386,7 +406,8 @@ _FRONTENDS: dict[str, type[nn.Module]] = {
 
 
 def build_frontend(kind: str, **kwargs: Any) -> nn.Module:
-    """Front end by name: ``"stft"``, ``"log1p_stft"``, ``"logmel"`` or ``"logfreq"``.
+    """Front end by name: ``"stft"``, ``"log1p_stft"``, ``"logmel"``, ``"logfreq"`` or
+    ``"waveform"`` (the samples themselves, for end-to-end models).
 
     ``kwargs`` go to the class constructor (``sample_rate`` is required).
     """

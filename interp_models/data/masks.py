@@ -86,6 +86,16 @@ class EventMask:
         ti = np.clip(ti, 0, grid.shape[1] - 1)
         return grid[np.ix_(fi, ti)] & f_ok[:, None] & t_ok[None, :]
 
+    def active_at(self, times_s: np.ndarray) -> np.ndarray:
+        """bool (T',): whether any frequency of ``mask`` is on at each time (nearest frame),
+        the event's ground truth for a waveform model's per-sample relevance."""
+        times = np.asarray(times_s, dtype=float)
+        active = self.mask.any(axis=0)
+        ti = np.clip(
+            np.rint(times * self.sample_rate / self.hop_length).astype(int), 0, len(active) - 1
+        )
+        return active[ti] & (times >= 0) & (times <= self.duration_s)
+
     def box(self, freqs_hz: np.ndarray, times_s: np.ndarray) -> np.ndarray:
         """The event's bounding region on a grid: [onset, offset] x [f_low, f_high].
 
