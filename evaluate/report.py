@@ -3,6 +3,7 @@
     python -m evaluate.report run=<run_dir> [run=<run_dir> ...] [blackbox=<run_dir>]
         [out=<dir>] [n_clips=N] [methods=a,b,...] [figure_clip=i] [n_random=R]
         [data=<preset>] [data.<key>=<value> ...] [split=all|test]
+        [sanity=true|false] [sanity_clips=8] [sanity_draws=5] [sanity_radius=0.1]
 
 The run's ``pipeline`` names its family (``interp_models.families``), whose report hook
 does the work: ``evaluate.nmf.report`` (one or more NMF runs; the black box is the run's
@@ -13,6 +14,11 @@ black box trained beside it, ``blackbox=``).
 run's own front end (``evaluate.runs.OtherData``, as ``python -m train.score``): every
 item of it (``split=all``, the default) or its test folds; the report goes to
 ``<run>/report-<name>``.
+
+Every report ends with the robustness and randomisation checks of every explanation
+(``evaluate.reporting.sanity``: average sensitivity under ``sanity_draws`` noisy copies of
+half-width ``sanity_radius`` clip standard deviations, cascading model-parameter
+randomisation) on its first ``sanity_clips`` clips; ``sanity=false`` skips them.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from typing import Any
 
 import yaml
 
-from evaluate.cli_args import Option, choice, names, parse_options, whole_number
+from evaluate.cli_args import Option, boolean, choice, names, number, parse_options, whole_number
 from evaluate.cli_errors import run_cli
 from evaluate.posthoc import COMPARED
+from evaluate.reporting.sanity import DEFAULT_CLIPS, DEFAULT_DRAWS, DEFAULT_RADIUS
 from evaluate.reporting.skeleton import ReportRequest
 from evaluate.runs import OtherData
 from interp_models.families import family_of, hook
@@ -34,7 +41,8 @@ from interp_models.families import family_of, hook
 USAGE = (
     "python -m evaluate.report run=<run_dir> [run=<run_dir> ...] [blackbox=<run_dir>] "
     "[out=<dir>] [n_clips=N] [methods=a,b,...] [figure_clip=i] [n_random=R] "
-    "[data=<preset>] [data.<key>=<value> ...] [split=all|test]"
+    "[data=<preset>] [data.<key>=<value> ...] [split=all|test] "
+    "[sanity=true|false] [sanity_clips=N] [sanity_draws=N] [sanity_radius=R]"
 )
 
 
@@ -48,6 +56,10 @@ OPTIONS = (
     Option("n_random", whole_number, default=4),
     Option("data", metavar="<preset>"),
     Option("split", choice("all", "test"), default="all"),
+    Option("sanity", boolean, default=True),
+    Option("sanity_clips", whole_number, default=DEFAULT_CLIPS),
+    Option("sanity_draws", whole_number, default=DEFAULT_DRAWS),
+    Option("sanity_radius", number, default=DEFAULT_RADIUS),
 )
 
 
@@ -84,6 +96,10 @@ def main(argv: list[str] | None = None) -> dict[str, Path]:
         figure_clip=opts["figure_clip"],
         n_random=opts["n_random"],
         data=opts["data"],
+        sanity=opts["sanity"],
+        sanity_clips=opts["sanity_clips"],
+        sanity_draws=opts["sanity_draws"],
+        sanity_radius=opts["sanity_radius"],
     )
     paths = hook(family.report)(request)
     print(

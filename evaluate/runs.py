@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from interp_models.audio.features import build_frontend
+from interp_models.audio.io import load_audio
 from interp_models.config import construct
 from interp_models.data.splits import SplitData
 from interp_models.families import DEFAULT_DATA, FAMILIES, current_name, data_kind
@@ -117,6 +118,28 @@ def load_run(path: str | Path, device: str = "cpu") -> LoadedRun:
         {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
     )
     return LoadedRun(run_dir, cfg, metrics, model.to(device).eval(), frontends, names)
+
+
+def clip_samples(data: Mapping[str, Any]) -> int:
+    """Samples of one clip of a run's data section (``clip_seconds`` at ``sample_rate``)."""
+    return int(round(float(data["clip_seconds"]) * int(data["sample_rate"])))
+
+
+def read_clip(path: str | Path, data: Mapping[str, Any], crop: bool = True) -> np.ndarray:
+    """A user's audio file as a run's model hears it: any format, rate and channel count
+    (``interp_models.audio.io.load_audio``), resampled to the run's ``sample_rate``, mixed
+    down to mono, zero-padded at the end to the run's clip length and, with ``crop``, cut to
+    it (the models were trained on clips of that length).
+
+    Raises
+    ------
+    AudioReadError naming the file when it cannot be decoded.
+    """
+    wave = load_audio(path, int(data["sample_rate"]))
+    n = clip_samples(data)
+    if len(wave) < n:
+        return np.pad(wave, (0, n - len(wave)))
+    return wave[:n].copy() if crop else wave
 
 
 def preset_section(preset: str, seed: int) -> dict[str, Any]:

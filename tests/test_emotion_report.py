@@ -44,6 +44,8 @@ def test_report_end_to_end(pair, tmp_path):
             f"out={out}",
             "n_clips=3",
             "methods=saliency,occlusion",
+            "sanity_clips=2",
+            "sanity_draws=2",
         ]
     )
     for key in ("md", "html", "json", "maps", "mapping", "relative", "effects"):
@@ -81,6 +83,18 @@ def test_report_end_to_end(pair, tmp_path):
     assert set(kinds) == {"contrasts", "probe_contrasts", "probe_factors"}
     assert kinds["contrasts"]["matrix"] == own["contrasts"]["matrix"]
     assert "Are the quality units selective?" in md and md.count("| midlevel_emotion") >= 6
+    # Robustness and randomisation of the effects and of every post-hoc method on A2E.
+    assert paths["sanity"].is_file() and "## Robustness and randomisation" in md
+    sanity = record["sanity"]
+    assert set(sanity["methods"]) == {"a2mid2e (by design)", "A2E: saliency", "A2E: occlusion"}
+    for name, m in sanity["methods"].items():
+        s = m["summary"]
+        assert all(np.isfinite(s[k]) for k in ("sensitivity", "spearman_top", "spearman_all"))
+        assert s["spearman_unchanged"] == 1.0, name  # the unchanged model: the same ranks
+        assert len(m["per_clip"]["sensitivity"]) == 2
+    own = sanity["methods"]["a2mid2e (by design)"]["blocks"]
+    assert own[:2] == ["emotion_head", "backbone.head"] and own[-1] == "backbone.input_norm"
+    assert sanity["methods"]["A2E: saliency"]["blocks"][0] == "head"
 
 
 def test_refuses_runs_on_different_data(pair, tmp_path):

@@ -138,6 +138,8 @@ def test_report_compares_intrinsic_and_posthoc_per_state(runs, tmp_path, monkeyp
             "n_clips=3",
             "methods=saliency,occlusion",
             f"out={out}",
+            "sanity_clips=2",
+            "sanity_draws=2",
         ]
     )
     for key in ("md", "html", "json", "state_bars", "hit_rates", "time"):
@@ -182,6 +184,23 @@ def test_report_compares_intrinsic_and_posthoc_per_state(runs, tmp_path, monkeyp
             per_beat = np.array(rec["methods"][method]["springer"]["per_beat"])
             per_state = list(rec["methods"][method]["springer"]["per_state"].values())
             assert np.allclose(per_beat.sum(0), per_state)
+
+    # Robustness and randomisation: every method on the first two recordings, per span.
+    assert Path(paths["sanity"]).is_file() and "## Robustness and randomisation" in md
+    sanity = report["sanity"]
+    assert set(sanity["methods"]) == {INTRINSIC, "saliency", "occlusion"}
+    for name, m in sanity["methods"].items():
+        s = m["summary"]
+        for key in ("sensitivity", "spearman_top", "spearman_all"):
+            assert s[key] is not None and np.isfinite(s[key]), (name, key)
+        assert s["spearman_unchanged"] == 1.0, name
+    assert sanity["methods"][INTRINSIC]["blocks"] == [
+        "state evidence heads + bias",
+        "span standardisation statistics",
+        "cnn.2",
+        "cnn.0",
+    ]
+    assert "Springer segmentation" in sanity["randomised"] and "waveform" in sanity["perturbation"]
 
 
 def test_report_refuses_a_blackbox_trained_on_other_data(runs, tmp_path):

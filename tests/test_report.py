@@ -4,6 +4,7 @@ HTML rendered in headless Chromium (images decode, audio elements load)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -31,7 +32,14 @@ def report(run_fit, tmp_path_factory, cache_dir):
         f"hydra.run.dir={run_dir}",
     )
     out = base / "out"
-    write_report(cache_dir, f"run={run_dir}", f"out={out}", f"methods={','.join(METHODS)}")
+    write_report(
+        cache_dir,
+        f"run={run_dir}",
+        f"out={out}",
+        f"methods={','.join(METHODS)}",
+        "sanity_clips=1",
+        "sanity_draws=2",
+    )
     return out
 
 
@@ -81,6 +89,29 @@ def test_report_tables_and_files(report):
     assert not re.search(r"src='(?!data:)", html)
     for method in methods:
         assert method in html
+
+
+def test_report_checks_robustness_and_randomisation(report):
+    """Every method, the interpreter included, has finite sensitivity and Spearman values;
+    re-explaining the unchanged model gives Spearman 1; the interpreter's cascade runs
+    through its own layers, then the classifier's."""
+    md = (report / "report.md").read_text()
+    section = md.split("## Robustness and randomisation", 1)[1]
+    assert "![Spearman against blocks randomised](sanity.png)" in section
+    assert (report / "sanity.png").stat().st_size > 0
+    sanity = json.loads((report / "report.json").read_text())["sanity"]
+    methods = ("nmf_interpreter", *METHODS, "lmac")
+    assert set(sanity["methods"]) == set(methods)
+    for method in methods:
+        s = sanity["methods"][method]["summary"]
+        for key in ("sensitivity", "spearman_top", "spearman_all"):
+            assert s[key] is not None and math.isfinite(s[key]), (method, key, s)
+        assert s["spearman_unchanged"] == 1.0, method
+        assert re.search(rf"^\| (\*\*)?`{method}`(\*\*)? \| [\d.e+-]+ ± ", section, re.M), method
+    blocks = sanity["methods"]["nmf_interpreter"]["blocks"]
+    assert blocks[:4] == ["theta", "pool", "psi.temporal", "psi.branches"]
+    assert blocks[4:] == [f"classifier.{b}" for b in sanity["methods"]["saliency"]["blocks"]]
+    assert "0.1 x the clip's standard deviation on the classifier's log-mel input" in section
 
 
 def _chromium() -> str | None:
@@ -160,8 +191,11 @@ def test_interpreters_of_one_classifier_share_one_table(run_fit, report, tmp_pat
         f"hydra.run.dir={faithful}",
     )
     out = tmp_path / "out"
-    write_report(cache_dir, f"run={faithful}", f"run={posthoc}", f"out={out}", "methods=saliency")
+    write_report(
+        cache_dir, f"run={faithful}", f"run={posthoc}", f"out={out}", "methods=saliency", "sanity=0"
+    )
     md = (out / "report.md").read_text()
+    assert "Robustness and randomisation" not in md  # sanity=0 skips the checks
     deletion = md.split("### Deletion AUC", 1)[1].split("### ", 1)[0]
     for method in ("nmf_interpreter", "nmf_interpreter_posthoc", "saliency", "lmac"):
         # one column: the runs share the classifier, so the table is one run's

@@ -86,6 +86,7 @@ from evaluate.reporting.format import (
     fmt,
     save_figure,
 )
+from evaluate.reporting.sanity import SanityBatch, SanityCase, SanityPlan, top_down
 from evaluate.reporting.skeleton import (
     Column,
     FamilyReport,
@@ -802,6 +803,20 @@ class EmotionReport(FamilyReport):
             ),
         ]
 
+    def sanity_plan(self, request: ReportRequest) -> SanityPlan | None:
+        n = min(request.sanity_clips, self.n)
+        blackbox = None if self.bb is None else _explained_net(self.bb.model.eval().backbone)
+        return sanity_plan(
+            self.model,
+            blackbox,
+            self.frontend,
+            self.x[:n],
+            self.emotion[:n],
+            self.methods,
+            request.sanity_radius,
+            self.seed,
+        )
+
     def record(self) -> dict[str, Any]:
         per_clip = []
         for k in range(self.n):
@@ -868,6 +883,61 @@ class EmotionReport(FamilyReport):
             "seconds": time.perf_counter() - self.start,
         }
         return record
+
+
+def sanity_plan(
+    model: MidLevelEmotionModel,
+    blackbox: nn.Module | None,
+    frontend: nn.Module,
+    x: torch.Tensor,
+    emotion: np.ndarray,
+    methods: Sequence[str],
+    radius: float,
+    seed: int = 0,
+) -> SanityPlan:
+    """The robustness and randomisation checks of A2Mid2E's effects and of every post-hoc
+    method on A2E (``blackbox``: the network they run on), for the explained emotion of
+    each clip of ``x``."""
+    target = torch.as_tensor(emotion, dtype=torch.long)
+
+    def effects(inputs: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return model.explain(inputs, target=t).attribution
+
+    blocks = top_down(model, expand=("backbone",))
+    cases = [SanityCase(INTRINSIC, model, blocks, [SanityBatch(x, target, effects)], True)]
+    if blackbox is not None:
+        bands = Bands(frontend, n_bands=N_BANDS, n_divisions=N_DIVISIONS)
+        for name, explainer, grouping in posthoc_explainers(
+            methods, blackbox, frontend, bands, seed
+        ):
+
+            def posthoc(inputs, t, explainer=explainer, grouping=grouping):
+                return explainer.attribute(inputs, t, grouping=grouping).maps["relevance_map"]
+
+            batch = SanityBatch(x, target, posthoc)
+            cases.append(SanityCase(f"A2E: {name}", blackbox, top_down(blackbox), [batch]))
+    return SanityPlan(
+        cases,
+        randomised=(
+            "A2Mid2E: first its quality -> emotion mapping (`emotion_head`, the 8 x 7 weights "
+            "whose products with the predicted qualities are the explanation), then its "
+            "backbone from the output down: the quality layer (`backbone.head`), each conv "
+            "block, the input batch norm. A2E (post-hoc): its backbone the same way, from its "
+            "emotion layer down. The output standardisation (the training ratings' means and "
+            "deviations) is a fixed affine map and is kept. The bridge (the same methods on "
+            "A2Mid2E's quality unit) is not repeated here."
+        ),
+        perturbation=(
+            f"uniform noise of half-width {radius:g} x the clip's standard deviation on the "
+            "log-frequency spectrogram both models read; every noisy copy counts (the models "
+            "regress ratings: there is no decision to change)."
+        ),
+        units=(
+            "A2Mid2E: the effects of its 7 qualities on the explained emotion (its explanation, "
+            "in quality space); post-hoc: the relevance map for the same emotion on the input "
+            "grid (band methods spread over their bins), unoriented."
+        ),
+    )
 
 
 def _test_per(run: EmotionRun) -> dict[str, float]:

@@ -49,6 +49,7 @@ import torch
 import yaml
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from torch import nn
 
 from evaluate.heart.explain import HeartRun, load_heart_run
 from evaluate.heart.figures import STATE_COLOURS
@@ -69,6 +70,13 @@ from evaluate.reporting.format import (
     fmt,
     save_figure,
 )
+from evaluate.reporting.sanity import (
+    RandomBlock,
+    SanityBatch,
+    SanityCase,
+    SanityPlan,
+    top_down,
+)
 from evaluate.reporting.skeleton import (
     Column,
     FamilyReport,
@@ -82,6 +90,7 @@ from interp_models.audio.io import write_audio
 from interp_models.cache import default_cache_dir
 from interp_models.families import current_name
 from interp_models.heart.listen import gate, relevant_spans
+from interp_models.heart.model import SegmentationAwareNet
 from interp_models.heart.springer import segment_recordings
 from interp_models.heart.states import FRAME_RATE, STATE_NAMES, beat_index
 
@@ -414,6 +423,9 @@ def explain_recordings(
         "n_test": len(test),
         "n_candidates": len(candidates),
         "n_both": len(both),
+        "frontend": frontend,
+        "bands": bands,
+        "frame_times": times,
     }
     return results, context
 
@@ -605,6 +617,136 @@ def _hit_rate_figure(summaries: dict[str, dict[str, dict[str, Any]]], path: Path
     ax.set_title("Hit rate on the hit-rate set (Wilson 95% intervals)", fontsize=10)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+# ----------------------------------------------------------------------------- sanity
+
+
+def _reset_heads(net: SegmentationAwareNet) -> None:
+    """The per-state evidence heads and the bias of a ``SegmentationAwareNet``,
+    re-initialised as at construction (they are its own parameters, outside any child)."""
+    if net.head_hidden > 0:
+        nn.init.normal_(net.head_in, std=net.n_features**-0.5)
+        net.head_in_bias.zero_()
+        nn.init.normal_(net.state_weights, std=net.head_hidden**-0.5)
+    else:
+        nn.init.normal_(net.state_weights, std=0.1)
+    net.bias.zero_()
+
+
+def _reset_standardisation(net: SegmentationAwareNet) -> None:
+    """The span standardisation's running statistics back to mean 0, variance 1."""
+    net.standardize.running_mean.zero_()
+    net.standardize.running_var.fill_(1.0)
+
+
+def intrinsic_blocks(net: SegmentationAwareNet) -> list[RandomBlock]:
+    """The learned parts of the segmentation-aware model, from the output down."""
+    return [
+        RandomBlock("state evidence heads + bias", _reset_heads),
+        RandomBlock("span standardisation statistics", _reset_standardisation),
+        *top_down(net.cnn, "cnn."),
+    ]
+
+
+def _span_values(per_beat: torch.Tensor | np.ndarray, mask) -> torch.Tensor:
+    """(1, spans) values of the (beat, state) spans that exist."""
+    values = torch.as_tensor(np.asarray(per_beat, dtype=np.float64))
+    return values[torch.as_tensor(np.asarray(mask, dtype=bool))][None]
+
+
+def _intrinsic_batch(model: SegmentationAwareNet, wave: np.ndarray, states) -> SanityBatch:
+    st = torch.from_numpy(np.asarray(states, dtype=np.int64))[None]
+
+    @torch.no_grad()
+    def explain(inputs: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        contributions, _, valid = model.decompose(inputs, st)
+        return _span_values(contributions[0].double().numpy(), valid[0].numpy())
+
+    @torch.no_grad()
+    def predict(inputs: torch.Tensor) -> torch.Tensor:
+        return (model(inputs, st)[:, 0] > 0).long()
+
+    inputs = torch.from_numpy(np.asarray(wave, dtype=np.float32))[None]
+    return SanityBatch(inputs, torch.zeros(1, dtype=torch.long), explain, predict)
+
+
+def _posthoc_batch(explainer, grouping, bb, ctx, wave, states) -> SanityBatch:
+    """The black box hears the first ``clip_seconds`` of the (noisy) recording through its
+    log-mel front end; its map is summed per (beat, state) over that span."""
+    frontend, n = ctx["frontend"], int(ctx["dm_bb"].clip_samples)
+    seen = torch.from_numpy(np.asarray(wave[:n], dtype=np.float32))[None]
+
+    def features(inputs: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return frontend(torch.nn.functional.pad(inputs, (0, n - inputs.shape[-1])))
+
+    def explain(inputs: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        e = explainer.attribute(features(inputs), t, grouping=grouping)
+        rel = e.maps["relevance_map"][0].double().numpy()
+        times = e.maps.get("map_times_s", torch.as_tensor(ctx["frame_times"])).double().numpy()
+        return _span_values(*relevance_by_beat_state(rel, times, states, FRAME_RATE, "sum"))
+
+    @torch.no_grad()
+    def predict(inputs: torch.Tensor) -> torch.Tensor:
+        return (bb(features(inputs))[:, 0] > 0).long()
+
+    return SanityBatch(seen, torch.zeros(1, dtype=torch.long), explain, predict)
+
+
+def sanity_plan(
+    model: SegmentationAwareNet,
+    bb: nn.Module,
+    recordings: Sequence[RecordingResult],
+    ctx: dict[str, Any],
+    methods: Sequence[str],
+    radius: float,
+    seed: int = 0,
+) -> SanityPlan:
+    """The robustness and randomisation checks of the intrinsic per-(beat, state)
+    contributions and of every post-hoc method's per-span relevance, recording by recording
+    (recordings differ in length), on the primary segmentation."""
+    dm, states = ctx["dm"], ctx["segs"][ctx["primary_seg"]]
+    waves = {r.index: np.asarray(dm.waves[r.index]) for r in recordings}
+    batches = [_intrinsic_batch(model, waves[r.index], states[r.index]) for r in recordings]
+    cases = [SanityCase(INTRINSIC, model, intrinsic_blocks(model), batches, intrinsic=True)]
+    explainers = posthoc_explainers(
+        methods, bb, ctx["frontend"], ctx["bands"], seed, METHOD_OPTIONS
+    )
+    for name, explainer, grouping in explainers:
+        batches = [
+            _posthoc_batch(explainer, grouping, bb, ctx, waves[r.index], states[r.index])
+            for r in recordings
+        ]
+        cases.append(SanityCase(name, bb, top_down(bb), batches))
+    return SanityPlan(
+        cases,
+        randomised=(
+            f"`{INTRINSIC}`: its learned parts from the output down: the per-state evidence "
+            "heads and the bias (re-initialised as at construction), the span "
+            "standardisation's running statistics (back to mean 0, variance 1), then the "
+            "shared per-frame CNN's convolutions from the top. Not randomised, because they "
+            "are not learned with the network: the spectrogram front end (a fixed STFT "
+            "measured from the recording's own floor), the explanation reference (each "
+            "state's mean evidence over normal training recordings, kept as measured with "
+            "the trained weights) and the Springer segmentation (its own model, fitted to the "
+            "training recordings): the segmentation decides which (beat, state) spans exist "
+            "and does not depend on the network's weights at all. Black box (post-hoc): its "
+            "head, each conv block, the input batch norm."
+        ),
+        perturbation=(
+            f"uniform noise of half-width {radius:g} x the recording's standard deviation on "
+            "the waveform (sample values, the input both models share): the segmentation-aware "
+            "model hears the whole noisy recording on the clean recording's segmentation, the "
+            f"black box the log-mel features of its first {ctx['clip_seconds']:.1f} s. Noisy "
+            "copies that flip a model's decision (the sign of its abnormal logit) are left out."
+        ),
+        units=(
+            f"relevance per (beat, state) span of the {ctx['primary_seg']} segmentation: the "
+            "intrinsic model's own per-span terms of its logit over the whole recording, each "
+            "post-hoc map summed over frequency and per span over the span the black box saw."
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------- report
@@ -915,6 +1057,23 @@ class HeartReport(FamilyReport):
                 Audio(audio_items),
             ]
         return blocks
+
+    def sanity_plan(self, request: ReportRequest) -> SanityPlan | None:
+        """The first ``sanity_clips`` (at most ``n_clips``) recordings of the hit-rate set,
+        then of the other abnormal recordings explained when the set is smaller."""
+        ordered = self.primary + [r for r in self.results if not r.primary]
+        chosen = ordered[: min(request.sanity_clips, request.n_clips)]
+        if not chosen:
+            return None
+        return sanity_plan(
+            self.heart.model,
+            self.blackbox.model.eval(),
+            chosen,
+            self.ctx,
+            self.methods,
+            request.sanity_radius,
+            self.seed,
+        )
 
     def record(self) -> dict[str, Any]:
         raw = {

@@ -19,8 +19,8 @@ import torch
 from evaluate.cli_args import RUN, Option, index_option, number, parse_file_and_options
 from evaluate.cli_errors import run_cli
 from evaluate.nmf.scoring import explain_clip
-from evaluate.runs import load_run
-from interp_models.audio.io import check_audio_file, load_audio
+from evaluate.runs import load_run, read_clip
+from interp_models.audio.io import check_audio_file
 from interp_models.nmf.interpreter import NMFInterpreter
 
 USAGE = __doc__.split("\n\n")[1]
@@ -37,11 +37,7 @@ def main(argv: list[str] | None = None) -> Path:
     run = load_run(opts["run"])
     if not isinstance(run.model, NMFInterpreter):
         raise SystemExit(f"run: {run.run_dir} is not an NMF-interpreter run")
-    data = run.config["data"]
-    wave = load_audio(clip, data["sample_rate"])
-    min_len = int(round(data["clip_seconds"] * data["sample_rate"]))
-    if len(wave) < min_len:  # the classifier was trained on clips of this length
-        wave = torch.nn.functional.pad(torch.from_numpy(wave), (0, min_len - len(wave))).numpy()
+    wave = read_clip(clip, run.config["data"], crop=False)  # padded to the trained length
     target = index_option(opts, "target", run.class_names)
     threshold = opts["threshold"]
     out = Path(opts.get("out") or run.run_dir / "explanations" / "user" / clip.stem)

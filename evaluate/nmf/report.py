@@ -65,6 +65,7 @@ from evaluate.posthoc.groupings import Bands
 from evaluate.posthoc.lmac import load_lmac
 from evaluate.reporting.figures import plot_relevance_map
 from evaluate.reporting.format import Audio, Block, Heading, Image, Table, Text, fmt, save_figure
+from evaluate.reporting.sanity import SanityBatch, SanityCase, SanityPlan, top_down
 from evaluate.reporting.skeleton import (
     Column,
     FamilyReport,
@@ -78,6 +79,7 @@ from evaluate.runs import LoadedRun, OtherData, load_run, open_data
 from interp_models.audio.io import write_audio
 from interp_models.data.clips import EventClips
 from interp_models.families import FAMILIES
+from interp_models.nmf.interpreter import NMFInterpreter
 
 __all__ = ["DEFAULT_METHODS", "METRICS", "NMFReport", "evaluate_run", "report"]
 
@@ -191,6 +193,23 @@ class RunResult:
     nmf_dir: Path | None = None
     reference: dict[str, float] = field(default_factory=dict)
     masks: dict[str, dict[str, float]] = field(default_factory=dict)
+    explained: Explained | None = None  # what the robustness checks explain again
+
+
+@dataclass
+class Explained:
+    """The models, clips and targets of one report table (for ``sanity_plan``)."""
+
+    classifier: torch.nn.Module
+    interpreters: dict[str, tuple[NMFInterpreter, float]]  # row name -> (model, threshold)
+    logmel: torch.nn.Module
+    bands: Bands
+    x: torch.Tensor
+    spec: torch.Tensor
+    waves: torch.Tensor
+    targets: torch.Tensor
+    methods: tuple[str, ...]
+    options: dict[str, dict[str, Any]]
 
 
 def _task_scores(metrics: dict[str, Any]) -> dict[str, float]:
@@ -319,6 +338,7 @@ def evaluate_run(
         return explained
 
     targets = intrinsic(INTRINSIC, model, _threshold(run), None)
+    interpreters = {INTRINSIC: (model, _threshold(run))}
     extras = [load_run(other) for other in also]
     for extra in extras:  # interpreters of the same classifier: rows of this report
         if not _same_state(extra.model.classifier, classifier):
@@ -328,6 +348,7 @@ def evaluate_run(
             f"{name}{k or ''}" for k in range(len(extras) + 1) if f"{name}{k or ''}" not in results
         )
         intrinsic(name, extra.model.eval(), _threshold(extra), targets)
+        interpreters[name] = (extra.model.eval(), _threshold(extra))
     target_t = torch.tensor(targets)
 
     # -- post-hoc, on the black box
@@ -383,6 +404,18 @@ def evaluate_run(
         figure_wave=waves[figure_clip].numpy(),
         reference=summarise(dict(reference)) if reference else {},
         masks=_mask_scores([run, *extras]),
+        explained=Explained(
+            classifier,
+            interpreters,
+            logmel,
+            bands,
+            x_all,
+            spec_all,
+            waves,
+            target_t,
+            tuple(methods),
+            options,
+        ),
     )
     threshold = _threshold(run)
     if out_dir is not None:  # the intrinsic explanation of the figure clip: bars + audio
@@ -402,6 +435,76 @@ def evaluate_run(
             },
         )
     return result
+
+
+# ----------------------------------------------------------------------------- sanity
+
+
+def _in_bands(bands: Bands, x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    """(B, n_mels, T) maps on the log-mel grid -> (B, bands, divisions), summed per band."""
+    return torch.stack(
+        [bands.bind(x[i : i + 1]).from_input_map(maps[i : i + 1].float()) for i in range(len(x))]
+    )
+
+
+def sanity_plan(ex: Explained, n_clips: int, radius: float, seed: int = 0) -> SanityPlan:
+    """The robustness and randomisation checks of one table's explanations on its first
+    ``n_clips`` clips: every interpreter (intrinsic) and every post-hoc method, compared in
+    the report's common units, relevance per band."""
+    x, spec, waves, target = ex.x[:n_clips], ex.spec[:n_clips], ex.waves[:n_clips], ex.targets
+    target, clf = target[:n_clips], ex.classifier
+
+    @torch.no_grad()
+    def predict(inputs: torch.Tensor) -> torch.Tensor:
+        return clf(inputs).argmax(dim=1)
+
+    cases = []
+    for name, (interpreter, threshold) in ex.interpreters.items():
+
+        def intrinsic(inputs, t, interpreter=interpreter, threshold=threshold):
+            e = interpreter.explain(inputs, target=t, threshold=threshold, spec=spec)
+            return _in_bands(ex.bands, inputs, stft_to_mel(e.relevance, ex.logmel.mel_fb))
+
+        blocks = top_down(interpreter, expand=("psi", "classifier"))
+        batch = SanityBatch(x, target, intrinsic, predict)
+        cases.append(SanityCase(name, interpreter, blocks, [batch], intrinsic=True))
+    explainers = posthoc_explainers(ex.methods, clf, ex.logmel, ex.bands, seed, ex.options)
+    for name, explainer, grouping in explainers:
+
+        def posthoc(inputs, t, name=name, explainer=explainer, grouping=grouping):
+            t = predict(inputs) if name == "lmac" else t  # L-MAC explains the prediction only
+            e = explainer.attribute(inputs, t, grouping=grouping, waves=waves)
+            if name in GROUPED:
+                return e.attribution.float()
+            return _in_bands(ex.bands, inputs, e.maps["relevance_map"])
+
+        batch = SanityBatch(x, target, posthoc, predict)
+        cases.append(SanityCase(name, clf, top_down(clf), [batch]))
+    return SanityPlan(
+        cases,
+        randomised=(
+            "for the post-hoc methods, the classifier (`model.classifier`, the black box) block "
+            "by block from the output down: its linear head, each conv block (two conv + batch "
+            "norm layers), the input batch norm. For the interpreter, first its own layers "
+            "(theta, the attention pooling, Psi's temporal convolutions, Psi's per-layer "
+            "branches), then the same classifier blocks: the interpreter explains the frozen "
+            "classifier through its hidden layers, so the classifier is randomised too and the "
+            "last point randomises everything the explanation depends on. The NMF dictionary W "
+            "(fitted to the training clips, not learned with the networks) is kept. Every "
+            "explanation keeps the class the unchanged classifier predicted (L-MAC: the "
+            "prediction, the only class it explains)."
+        ),
+        perturbation=(
+            f"uniform noise of half-width {radius:g} x the clip's standard deviation on the "
+            "classifier's log-mel input (its own units); the interpreter's and L-MAC's maps "
+            "keep the clean clip's `log1p|X|` factor, so only their masks respond. Noisy copies "
+            "that change the classifier's predicted class are left out."
+        ),
+        units=(
+            f"relevance per band ({N_BANDS} mel bands x {N_DIVISIONS} time divisions, bin maps "
+            "summed into bands), the units of the perturbation metrics above."
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------- figures
@@ -675,6 +778,13 @@ class NMFReport(FamilyReport):
         for k, r in enumerate(results):
             blocks += _run_blocks(r, _figures(r, out / f"run{k}"))
         return blocks
+
+    def sanity_plan(self, request: ReportRequest) -> SanityPlan | None:
+        """The first table's explanations (the first run's interpreters, its classifier)."""
+        ex = self.results[0].explained
+        if ex is None:
+            return None
+        return sanity_plan(ex, request.sanity_clips, request.sanity_radius, self.seed)
 
     def record(self) -> dict[str, Any]:
         return {

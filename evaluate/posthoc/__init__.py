@@ -5,6 +5,8 @@
 ``evaluate.posthoc.groupings`` for the groupings); ``evaluate.posthoc.audio`` makes every
 explanation listenable, ``evaluate.posthoc.export`` writes it as JSON, and
 ``evaluate.posthoc.dft_lrp`` carries waveform relevance to the frequency and time-frequency domains.
+``evaluate.posthoc.output_bands.OutputBands`` makes an audio-out (waveform-to-waveform) model
+explainable: its outputs become the output's band magnitudes per time division.
 """
 
 from evaluate import zennit_compat  # noqa: F401  (before anything imports zennit / quantus)
@@ -17,6 +19,7 @@ from evaluate.posthoc.explainers import (
     build_explainer,
 )
 from evaluate.posthoc.groupings import Bands, Grouping, NMFComponents, Samples, TFBins
+from evaluate.posthoc.output_bands import OutputBands
 
 __all__ = [
     "COMPARED",
@@ -27,6 +30,7 @@ __all__ = [
     "Explainer",
     "Grouping",
     "NMFComponents",
+    "OutputBands",
     "Samples",
     "TFBins",
     "build_explainer",

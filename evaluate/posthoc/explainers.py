@@ -30,6 +30,13 @@ name                          captum / zennit                                  r
 ``lmac``                      a trained L-MAC masker (``evaluate.posthoc.lmac``) input map
 ============================  ==============================================  ==========
 
+Integrated Gradients takes its start and path as options: ``baseline="silence" |
+"noise_floor" | "blur" | "band_stop" | "zeros"`` and ``path="input" | "waveform"`` (with
+``noise_quantile``, ``blur_sigma``, ``stop_db``; see ``evaluate.posthoc.ig_baselines``); they
+apply where IG runs on the model input (bins / bands of spectrogram models, samples of
+waveform models), while presence domains (NMF components, STFT groups of waveform models)
+always integrate from all groups absent, which is silence.
+
 "view" methods run on the grouping's ``GroupView`` (see ``evaluate.posthoc.groupings``): on the
 model input with a feature mask (spectrogram bins / bands, waveform samples / segments) or
 on group presence ``z`` (NMF components; STFT bins / bands of waveform models). "input
@@ -83,6 +90,8 @@ from evaluate.posthoc.groupings import (
     Samples,
     TFBins,
 )
+from evaluate.posthoc.ig_baselines import check_options as _check_ig
+from evaluate.posthoc.ig_baselines import integrated_gradients as _ig
 from evaluate.posthoc.lrp import lrp_attribute
 from interp_models.explanation import Explanation, Grid
 
@@ -137,7 +146,17 @@ INTENSITY = frozenset({"saliency", "grad_cam"})
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "saliency": {},
-    "integrated_gradients": {"n_steps": 32, "method": "gausslegendre"},
+    # baseline / path: see evaluate.posthoc.ig_baselines; the default was chosen on the
+    # validation clips of the built-in events (python -m evaluate.ig_study, README)
+    "integrated_gradients": {
+        "n_steps": 32,
+        "method": "gausslegendre",
+        "baseline": "silence",
+        "path": "input",
+        "noise_quantile": 0.2,
+        "blur_sigma": None,
+        "stop_db": 40.0,
+    },
     "gradient_shap": {"n_samples": 32, "stdevs": 0.0},
     "deeplift_shap": {},
     # perturbations_per_eval None: as many coalitions per model call as internal_batch_size
@@ -201,6 +220,9 @@ class Explainer:
             raise ValueError(f"{name}: unknown option(s) {unknown}; valid: {sorted(valid)}")
         self.name, self.model, self.frontend, self.seed = name, model, frontend, seed
         self.opts = {**valid, **opts}
+        self._given = frozenset(opts)
+        if name == "integrated_gradients":
+            _check_ig(self.opts)
         size = self.opts["internal_batch_size"]
         if size != "auto" and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise ValueError(f"{name}: internal_batch_size must be 'auto' or >= 1, got {size!r}")
@@ -256,11 +278,11 @@ class Explainer:
             try:
                 if step > 1:
                     bound = grouping.bind(x[:1])
-                    results += self._batch(bound, x, t, rows)
+                    results += self._batch(bound, x, t, rows, lo, wave)
                 else:
                     with _seeded(self.seed + lo):
                         bound = grouping.bind(x, wave)
-                        results.append(self._clip(bound, x, int(t[0]), wave, rows))
+                        results.append(self._clip(bound, x, int(t[0]), wave, rows, lo))
             finally:
                 counter.close()
             total_time += time.perf_counter() - start
@@ -323,8 +345,17 @@ class Explainer:
 
     # ------------------------------------------------------------------ per batch / clip
 
-    def _batch(self, bound: BoundGrouping, x: torch.Tensor, target: torch.Tensor, rows: int):
-        """``BATCHED`` methods on clips ``x`` (n, F, T) sharing ``bound``'s grouping."""
+    def _batch(
+        self,
+        bound: BoundGrouping,
+        x: torch.Tensor,
+        target: torch.Tensor,
+        rows: int,
+        offset: int = 0,
+        wave: torch.Tensor | None = None,
+    ):
+        """``BATCHED`` methods on clips ``x`` (n, F, T) sharing ``bound``'s grouping; clip
+        ``i`` is clip ``offset + i`` of the call (its seed)."""
         if self.name in ("grad_cam", "lrp"):
             kind = "intensity" if self.name == "grad_cam" else "relevance"
             if self.name == "grad_cam":
@@ -334,7 +365,7 @@ class Explainer:
                 maps = lrp_attribute(self.model, x, target, o["composite"], o["epsilon"])
             return [(bound.from_input_map(m[None], kind), {"input_attribution": m}) for m in maps]
         one = bound.view(self.model)
-        attr = self._on_view(replace(one, domain=x), target, rows)
+        attr = self._on_view(replace(one, domain=x), target, rows, bound, offset, wave)
         shared = self.name == "occlusion"
         return [
             (
@@ -344,7 +375,9 @@ class Explainer:
             for a in attr
         ]
 
-    def _clip(self, bound: BoundGrouping, x: torch.Tensor, target: int, wave, rows: int):
+    def _clip(
+        self, bound: BoundGrouping, x: torch.Tensor, target: int, wave, rows: int, offset: int = 0
+    ):
         if self.name == "lmac":
             kept = self._lmac(x, target, wave)
             return bound.from_input_map(kept, "relevance"), {"input_attribution": kept[0]}
@@ -356,7 +389,7 @@ class Explainer:
             rel = lrp_attribute(self.model, x, t, self.opts["composite"], self.opts["epsilon"])
             return bound.from_input_map(rel, "relevance"), {"input_attribution": rel[0]}
         view = bound.view(self.model)
-        attr = self._on_view(view, target, rows)
+        attr = self._on_view(view, target, rows, bound, offset, wave)
         if self.name in ("kernel_shap", "lime"):  # return_input_shape=False: (1, n_groups)
             return attr.reshape(view.group_shape), {}
         extra = {"input_attribution": attr[0]} if view.forward is self.model else {}
@@ -372,7 +405,15 @@ class Explainer:
                 "or raise max_features"
             )
 
-    def _on_view(self, view: GroupView, target: int | torch.Tensor, rows: int) -> torch.Tensor:
+    def _on_view(
+        self,
+        view: GroupView,
+        target: int | torch.Tensor,
+        rows: int,
+        bound: BoundGrouping | None = None,
+        offset: int = 0,
+        wave: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """captum's method on ``view`` (one clip, or a batch of clips for ``BATCHED``), with
         at most about ``rows`` model rows per call."""
         o, f = self.opts, view.forward
@@ -381,14 +422,7 @@ class Explainer:
         if self.name == "saliency":
             return Saliency(f).attribute(x, target=target, abs=True)
         if self.name == "integrated_gradients":
-            return IntegratedGradients(f).attribute(
-                x,
-                baselines=view.baseline,
-                target=target,
-                n_steps=o["n_steps"],
-                method=o["method"],
-                internal_batch_size=max(rows, len(x)),
-            )
+            return self._integrated_gradients(view, x, target, rows, bound, offset, wave)
         if self.name == "gradient_shap":
             return _gradient_shap(f, x, view.references, target, o, rows)
         if self.name == "deeplift_shap":
@@ -433,6 +467,32 @@ class Explainer:
                 perturbations_per_eval=min(per_eval, view.n_groups),
             )
         raise AssertionError(self.name)
+
+    def _integrated_gradients(self, view, x, target, rows, bound, offset, wave) -> torch.Tensor:
+        """IG from ``baseline`` along ``path`` (``evaluate.posthoc.ig_baselines``) where it
+        runs on the model input; on a presence domain (NMF components, STFT groups of
+        waveform models) from all groups absent, which is silence."""
+        o = self.opts
+        if view.forward is not self.model:
+            if "baseline" in self._given and o["baseline"] != "silence":
+                raise ValueError(
+                    f"integrated_gradients: baseline={o['baseline']!r} needs a grouping on the "
+                    "model input (TFBins / Bands of a spectrogram model, Samples); this one "
+                    "removes groups to silence"
+                )
+            return IntegratedGradients(view.forward).attribute(
+                x,
+                baselines=view.baseline,
+                target=target,
+                n_steps=o["n_steps"],
+                method=o["method"],
+                internal_batch_size=max(rows, len(x)),
+            )
+        grouping = bound.grouping
+        frontend = getattr(grouping, "frontend", None)
+        frontend = getattr(grouping, "stft", None) if frontend is None else frontend
+        seeds = [self.seed + offset + i for i in range(len(x))]
+        return _ig(self.model, frontend, x, target, o, rows, seeds, wave)
 
     def _lmac(self, x: torch.Tensor, target: int, wave: torch.Tensor | None) -> torch.Tensor:
         """What L-MAC's mask keeps of ``log1p|X|``, on the log-mel grid (1, n_mels, T)."""

@@ -12,11 +12,15 @@ A family's report (``evaluate.<family>.report``) is the same sequence of steps:
 4. open with one summary table (methods as rows, metrics as columns, best in bold, 95%
    confidence half-widths) and one cost-versus-score figure (:func:`summary_blocks`), then
    the family's own blocks;
-5. write ``report.md``, ``report.html``, ``report.json`` and log to W&B (:func:`finish`).
+5. check every explanation's robustness and its dependence on the model's parameters
+   (average sensitivity, cascading randomisation: ``evaluate.reporting.sanity``) on the
+   cases the family's ``sanity_plan`` names;
+6. write ``report.md``, ``report.html``, ``report.json`` and log to W&B (:func:`finish`).
 
 A family writes only what is its own, as a :class:`FamilyReport` (load its run pair,
-explain intrinsically, score against its ground truth, its summary rows, its detail blocks
-and record); :func:`write_report` runs the steps around it.
+explain intrinsically, score against its ground truth, its summary rows, its detail blocks,
+its record and the cases of its sanity checks); :func:`write_report` runs the steps around
+it.
 """
 
 from __future__ import annotations
@@ -49,6 +53,15 @@ from evaluate.reporting.format import (
     write_pages,
 )
 from evaluate.reporting.other_data import Column, other_data_blocks, other_data_rows
+from evaluate.reporting.sanity import (
+    DEFAULT_CLIPS,
+    DEFAULT_DRAWS,
+    DEFAULT_RADIUS,
+    SanityPlan,
+    run_sanity,
+    sanity_blocks,
+    sanity_record,
+)
 from evaluate.runs import OtherData, find_run_dir, open_data
 from interp_models.families import current_name
 
@@ -100,6 +113,10 @@ class ReportRequest:
     figure_clip, n_random : the clip drawn in the figures; random orders per clip (NMF).
     data : other data to explain the runs on instead of their own test fold (``data=``,
         ``data.<key>=``, ``split=``); the default folder is then ``report-<its name>``.
+    sanity : whether the robustness and randomisation checks run (``sanity=false`` skips).
+    sanity_clips, sanity_draws, sanity_radius : the first clips of the report they run on,
+        the noisy copies per clip and the noise half-width in clip standard deviations
+        (``evaluate.reporting.sanity``).
     """
 
     runs: tuple[Path, ...]
@@ -110,6 +127,10 @@ class ReportRequest:
     figure_clip: int = 0
     n_random: int = 4
     data: OtherData | None = None
+    sanity: bool = True
+    sanity_clips: int = DEFAULT_CLIPS
+    sanity_draws: int = DEFAULT_DRAWS
+    sanity_radius: float = DEFAULT_RADIUS
 
     @property
     def out_dir(self) -> Path:
@@ -414,6 +435,12 @@ class FamilyReport(ABC):
     def record(self) -> dict[str, Any]:
         """Everything measured, for ``report.json``."""
 
+    def sanity_plan(self, request: ReportRequest) -> SanityPlan | None:
+        """The explanations whose robustness and randomisation are checked (after
+        :meth:`run`, on the first ``request.sanity_clips`` clips), with what randomising
+        and the input perturbation mean for the family; None (the default): no checks."""
+        return None
+
 
 def other_data_section(
     family: FamilyReport, request: ReportRequest
@@ -449,8 +476,10 @@ def write_report(
     family: FamilyReport, request: ReportRequest, log: Callable[[str], None] = print
 ) -> dict[str, Path]:
     """Run ``family``'s report for ``request``: explain and score, then the title, its
-    introduction, the summary (:func:`summary_blocks`), its details; write the pages,
-    ``report.json`` and W&B (:func:`finish`). Returns the paths (pages, JSON, files)."""
+    introduction, the summary (:func:`summary_blocks`), its details, the robustness and
+    randomisation checks of its ``sanity_plan`` (``evaluate.reporting.sanity``); write the
+    pages, ``report.json`` and W&B (:func:`finish`). Returns the paths (pages, JSON,
+    files; ``sanity``: the figure of the checks)."""
     out = request.out_dir
     out.mkdir(parents=True, exist_ok=True)
     family.run(request, out, log)
@@ -470,5 +499,13 @@ def write_report(
     other, record_other = other_data_section(family, request)
     blocks += other + family.details(out)
     record = {**family.record(), "other_data": record_other}
+    plan = family.sanity_plan(request) if request.sanity else None
+    if plan is not None and plan.cases:
+        result = run_sanity(
+            plan, request.sanity_radius, request.sanity_draws, seed=family.seed, log=log
+        )
+        blocks += sanity_blocks(result, out)
+        record["sanity"] = sanity_record(result)
     paths = finish(blocks, out, family.title, record, family.wandb_prefix, family.sample_rate)
-    return {**paths, **family.files}
+    sanity = {"sanity": out / "sanity.png"} if "sanity" in record else {}
+    return {**paths, **family.files, **sanity}
