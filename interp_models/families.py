@@ -113,6 +113,10 @@ DATA: dict[str, DataKind] = {
     d.data: d
     for d in (
         DataKind("interp_models.data.clips.EventClips", "train.datamodules:ClipDataModule"),
+        DataKind(
+            "interp_models.data.localization.LocalizationClips",
+            "train.datamodules:LocalizationDataModule",
+        ),
         DataKind("interp_models.data.music.MusicClips", "train.emotion.data:MusicDataModule"),
         DataKind(
             "interp_models.data.heart.HeartRecordings",

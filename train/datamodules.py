@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from interp_models.config import check_keys, construct
 from interp_models.data.clips import EventClips
+from interp_models.data.localization import LocalizationClips
 from interp_models.families import DEFAULT_DATA, data_kind, hook
 
 
@@ -104,6 +105,16 @@ class ClipDataModule(EventClips, SplitDataModule):
     ):
         SplitDataModule.__init__(self, batch_size, num_workers, shuffle_seed)
         EventClips.__init__(self, **data)
+
+
+class LocalizationDataModule(LocalizationClips, SplitDataModule):
+    """``LocalizationClips`` with loaders; ``data`` are ``LocalizationClips``'s parameters."""
+
+    def __init__(
+        self, batch_size: int = 32, num_workers: int = 0, shuffle_seed: int = 0, **data: Any
+    ):
+        SplitDataModule.__init__(self, batch_size, num_workers, shuffle_seed)
+        LocalizationClips.__init__(self, **data)
 
 
 def build_datamodule(section: Mapping[str, Any], cache_dir: str | None) -> L.LightningDataModule:

@@ -388,7 +388,8 @@ class Waveform(nn.Module):
         self.sample_rate = int(sample_rate)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        wave = _as_batch(wave, 2)
+        """(batch, samples), or (batch, channels, samples) of a microphone array, as is."""
+        wave = wave if wave.dim() == 3 else _as_batch(wave, 2)
         return wave if wave.is_floating_point() else wave.float()
 
     def settings(self) -> dict[str, Any]:

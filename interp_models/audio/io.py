@@ -137,8 +137,10 @@ def _check_exists(path: Path) -> None:
         raise AudioReadError(path, "empty file (0 bytes)")
 
 
-def load_audio(path: str | Path, sample_rate: int, num_samples: int | None = None) -> np.ndarray:
-    """Load an audio file as a finite float32 mono waveform.
+def load_audio(
+    path: str | Path, sample_rate: int, num_samples: int | None = None, channels: int | None = None
+) -> np.ndarray:
+    """Load an audio file as a finite float32 mono waveform (or ``channels`` of them).
 
     Parameters
     ----------
@@ -146,10 +148,13 @@ def load_audio(path: str | Path, sample_rate: int, num_samples: int | None = Non
         formats through ``librosa.load``.
     sample_rate : output rate; the file is resampled (soxr_hq) when its rate differs.
     num_samples : if given, zero-pad at the end or crop to the first ``num_samples``.
+    channels : None averages the channels (mono); a number keeps them, and the file must
+        have exactly that many (a microphone array's recording).
 
     Returns
     -------
-    1-D float32 array. Channels are averaged. All-zero (silent) files are valid. A
+    1-D float32 array, or (channels, samples) with ``channels``. Channels are averaged
+    without ``channels``. All-zero (silent) files are valid. A
     truncated file (fewer samples than its header promises) gives the samples present,
     with a logged warning naming the file and both counts.
 
@@ -170,16 +175,22 @@ def load_audio(path: str | Path, sample_rate: int, num_samples: int | None = Non
     if not np.isfinite(data).all():
         raise AudioReadError(path, "contains non-finite samples (NaN or inf)")
 
-    wave = data.mean(axis=1, dtype=np.float32)
+    if channels is None:
+        wave = data.mean(axis=1, dtype=np.float32)
+    elif data.shape[1] != channels:
+        raise AudioReadError(path, f"has {data.shape[1]} channels, expected {channels}")
+    else:
+        wave = np.ascontiguousarray(data.T, dtype=np.float32)
     if file_rate != sample_rate:
         wave = librosa.resample(wave, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq")
     wave = np.ascontiguousarray(wave, dtype=np.float32)
 
     if num_samples is not None:
-        if wave.shape[0] >= num_samples:
-            wave = wave[:num_samples].copy()
+        if wave.shape[-1] >= num_samples:
+            wave = wave[..., :num_samples].copy()
         else:
-            wave = np.pad(wave, (0, num_samples - wave.shape[0]))
+            pad = [(0, 0)] * (wave.ndim - 1) + [(0, num_samples - wave.shape[-1])]
+            wave = np.pad(wave, pad)
     if not np.isfinite(wave).all():  # guard the promise even if a decoder misbehaves
         raise AudioReadError(path, "decoding produced non-finite samples")
     return wave

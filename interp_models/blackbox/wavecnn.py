@@ -51,6 +51,9 @@ class WaveformCNN(nn.Module):
         2017 use 80 samples, stride 4 at 8 kHz; 5 ms windows at 16 kHz are 80 samples too).
     pool : max-pool factor after the stem and after each block.
     dropout : dropout before the output layer.
+    in_channels : input channels: 1 takes ``(batch, samples)``; M > 1 takes the stacked
+        waveforms of M microphones ``(batch, M, samples)``, which the stem convolves
+        jointly (so it can see the delays between them).
     """
 
     def __init__(
@@ -62,12 +65,14 @@ class WaveformCNN(nn.Module):
         stem_stride: int = 4,
         pool: int = 4,
         dropout: float = 0.2,
+        in_channels: int = 1,
     ):
         super().__init__()
         if n_outputs < 1:
             raise ValueError(f"n_outputs must be >= 1, got {n_outputs}")
+        self.in_channels = int(in_channels)
         self.stem = nn.Sequential(
-            nn.Conv1d(1, stem_channels, stem_kernel, stride=stem_stride, bias=False),
+            nn.Conv1d(self.in_channels, stem_channels, stem_kernel, stride=stem_stride, bias=False),
             nn.BatchNorm1d(stem_channels),
             nn.ReLU(),
             nn.MaxPool1d(pool),
@@ -87,14 +92,20 @@ class WaveformCNN(nn.Module):
 
     def feature_map(self, wave: torch.Tensor) -> torch.Tensor:
         """Last block's output ``(batch, channels, time')``."""
-        if wave.dim() != 2:
-            raise ValueError(f"expected a (batch, samples) waveform, got shape {tuple(wave.shape)}")
-        if wave.shape[1] < self.min_samples:
+        expected = (2,) if self.in_channels == 1 else (3,)
+        if wave.dim() not in expected or (wave.dim() == 3 and wave.shape[1] != self.in_channels):
+            shape = (
+                "(batch, samples)"
+                if self.in_channels == 1
+                else f"(batch, {self.in_channels}, samples)"
+            )
+            raise ValueError(f"expected a {shape} waveform, got shape {tuple(wave.shape)}")
+        if wave.shape[-1] < self.min_samples:
             raise ValueError(
-                f"waveform of {wave.shape[1]} samples is shorter than the {self.min_samples} "
+                f"waveform of {wave.shape[-1]} samples is shorter than the {self.min_samples} "
                 "the stem and pooling layers need"
             )
-        x = self.stem(wave.unsqueeze(1))
+        x = self.stem(wave.unsqueeze(1) if wave.dim() == 2 else wave)
         for name in self.block_names:
             x = getattr(self, name)(x)
         return x

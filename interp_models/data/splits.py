@@ -116,10 +116,13 @@ class SplitData:
         """Read waveforms, features and targets and split them (idempotent)."""
         raise NotImplementedError
 
-    def load_clips(self, records: Sequence[Any]) -> tuple[list[np.ndarray], list[Any]]:
+    def load_clips(
+        self, records: Sequence[Any], channels: int | None = None
+    ) -> tuple[list[np.ndarray], list[Any]]:
         """Decode ``records`` at ``self.sample_rate``, padded / cut to ``self.num_samples``
-        (cached under ``<cache_dir>/waves``); a bad file raises or, with
-        ``on_bad_file=skip``, is left out, kept in ``self.skipped`` and logged.
+        (cached under ``<cache_dir>/waves``), mono or with ``channels`` channels; a bad file
+        raises or, with ``on_bad_file=skip``, is left out, kept in ``self.skipped`` and
+        logged.
 
         Returns the waveforms and the records kept, in order.
         """
@@ -127,7 +130,7 @@ class SplitData:
 
         cache = Path(self.cache_dir) / "waves" if self.cache_dir else None
         waves, kept, self.skipped = load_waveforms(
-            records, self.sample_rate, self.num_samples, self.on_bad_file, cache_dir=cache
+            records, self.sample_rate, self.num_samples, self.on_bad_file, cache, channels
         )
         log_skipped(self.skipped)
         return waves, list(kept)

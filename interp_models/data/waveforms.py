@@ -34,14 +34,18 @@ def _file_stamp(path: Path) -> list:
 
 
 def _decode(
-    records: Sequence[ClipRecord], sample_rate: int, num_samples: int, on_bad_file: str
+    records: Sequence[ClipRecord],
+    sample_rate: int,
+    num_samples: int,
+    on_bad_file: str,
+    channels: int | None = None,
 ) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
     """Decode all records; return (waves of the kept ones, kept indices, skipped)."""
-    out = np.zeros((len(records), num_samples), dtype=np.float32)
+    out = np.zeros((len(records), *_shape(num_samples, channels)), dtype=np.float32)
 
     def work(i: int) -> AudioReadError | None:
         try:
-            out[i] = load_audio(records[i].path, sample_rate, num_samples)
+            out[i] = load_audio(records[i].path, sample_rate, num_samples, channels)
         except AudioReadError as exc:
             return exc
         return None
@@ -69,6 +73,10 @@ def _decode(
     return waves, kept, skipped
 
 
+def _shape(num_samples: int, channels: int | None) -> tuple[int, ...]:
+    return (num_samples,) if channels is None else (channels, num_samples)
+
+
 def _write_json(path: Path, obj: object) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
     try:
@@ -86,8 +94,10 @@ def load_waveforms(
     num_samples: int,
     on_bad_file: str = "raise",
     cache_dir: Path | None = None,
+    channels: int | None = None,
 ) -> tuple[np.ndarray, list[ClipRecord], list[tuple[str, str]]]:
-    """Decode every record into a float32 array of fixed-length mono waveforms.
+    """Decode every record into a float32 array of fixed-length mono waveforms (or of
+    ``channels``-channel ones: ``load_audio``'s ``channels``).
 
     Parameters
     ----------
@@ -101,7 +111,7 @@ def load_waveforms(
 
     Returns
     -------
-    waves : (n_kept, num_samples) float32, finite.
+    waves : (n_kept, num_samples) or (n_kept, channels, num_samples) float32, finite.
     kept_records : records of the rows of ``waves``.
     skipped : (path, reason) of each file left out.
 
@@ -123,7 +133,7 @@ def load_waveforms(
         raise ValueError("load_waveforms got no records")
 
     if cache_dir is None:
-        waves, kept, skipped = _decode(records, sample_rate, num_samples, on_bad_file)
+        waves, kept, skipped = _decode(records, sample_rate, num_samples, on_bad_file, channels)
     else:
         key = params_key(
             {
@@ -132,13 +142,15 @@ def load_waveforms(
                 "num_samples": int(num_samples),
                 "on_bad_file": on_bad_file,
                 "files": [_file_stamp(r.path) for r in records],
+                # only when set, so the keys of mono data cached before stay the same
+                **({"channels": int(channels)} if channels is not None else {}),
             }
         )
         npy = Path(cache_dir) / f"waves-{key}.npy"
         sidecar = npy.with_suffix(".json")
 
         def build() -> np.ndarray:
-            arr, kept_, skipped_ = _decode(records, sample_rate, num_samples, on_bad_file)
+            arr, kept_, skipped_ = _decode(records, sample_rate, num_samples, on_bad_file, channels)
             _write_json(sidecar, {"kept": kept_, "skipped": skipped_})
             return arr
 
@@ -151,10 +163,10 @@ def load_waveforms(
             # sidecar lost or damaged after publication: its array cannot be trusted to
             # line up with the records, so decode again without the cache.
             log.warning("waveform cache index %s unreadable; decoding without cache", sidecar)
-            waves, kept, skipped = _decode(records, sample_rate, num_samples, on_bad_file)
-        if waves.shape != (len(kept), num_samples):
+            waves, kept, skipped = _decode(records, sample_rate, num_samples, on_bad_file, channels)
+        if waves.shape != (len(kept), *_shape(num_samples, channels)):
             log.warning("waveform cache %s has shape %s; decoding again", npy, waves.shape)
-            waves, kept, skipped = _decode(records, sample_rate, num_samples, on_bad_file)
+            waves, kept, skipped = _decode(records, sample_rate, num_samples, on_bad_file, channels)
 
     if skipped:
         log.warning(
