@@ -103,9 +103,9 @@ def test_perturbation_metrics_over_groupings():
         Bands(s.logmel, n_bands=4, n_divisions=4),
         NMFComponents(s.W, s.log1p, frontend=s.logmel),
     ):
-        e = build_explainer("integrated_gradients", s.spec_model, n_steps=16).attribute(
-            s.x, grouping=grouping, waves=s.waves
-        )
+        # IG from the metrics' removal baseline (silence), whose drop it decomposes
+        ig = build_explainer("integrated_gradients", s.spec_model, n_steps=16, baseline="silence")
+        e = ig.attribute(s.x, grouping=grouping, waves=s.waves)
         m = perturbation_metrics(
             s.spec_model,
             s.x,
@@ -134,7 +134,8 @@ def test_perturbation_metrics_linear_model_on_bins():
     s = tiny()
     model = LinearSpec(tuple(s.x.shape[1:]), seed=2).eval()
     grouping = TFBins(s.logmel)
-    e = build_explainer("integrated_gradients", model, n_steps=4).attribute(s.x, grouping=grouping)
+    ig = build_explainer("integrated_gradients", model, n_steps=4, baseline="silence")
+    e = ig.attribute(s.x, grouping=grouping)
     m = perturbation_metrics(
         model, s.x, e, grouping, n_steps=16, n_random=3, n_runs=20, subset_size=0.05, score="logit"
     )

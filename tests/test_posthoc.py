@@ -162,7 +162,7 @@ def test_integrated_gradients_completeness(setup, kind, gname):
     s = setup
     model, inputs = (s.spec_model, s.x) if kind == "spec" else (s.wave_model, s.waves)
     grouping = _groupings(s, kind)[gname]
-    e = build_explainer("integrated_gradients", model, n_steps=48).attribute(
+    e = build_explainer("integrated_gradients", model, n_steps=48, baseline="silence").attribute(
         inputs, grouping=grouping, waves=s.waves
     )
     for i in range(len(inputs)):

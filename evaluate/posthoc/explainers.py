@@ -35,7 +35,9 @@ Integrated Gradients takes its start and path as options: ``baseline="silence" |
 ``noise_quantile``, ``blur_sigma``, ``stop_db``; see ``evaluate.posthoc.ig_baselines``); they
 apply where IG runs on the model input (bins / bands of spectrogram models, samples of
 waveform models), while presence domains (NMF components, STFT groups of waveform models)
-always integrate from all groups absent, which is silence.
+always integrate from all groups absent, which is silence. The default, chosen on validation
+clips of the built-in events (``evaluate.ig_study``), is the blurred clip on the input path;
+waveform inputs, which have no blur, start from silence unless told otherwise.
 
 "view" methods run on the grouping's ``GroupView`` (see ``evaluate.posthoc.groupings``): on the
 model input with a feature mask (spectrogram bins / bands, waveform samples / segments) or
@@ -90,6 +92,7 @@ from evaluate.posthoc.groupings import (
     Samples,
     TFBins,
 )
+from evaluate.posthoc.ig_baselines import WAVEFORM_STARTS
 from evaluate.posthoc.ig_baselines import check_options as _check_ig
 from evaluate.posthoc.ig_baselines import integrated_gradients as _ig
 from evaluate.posthoc.lrp import lrp_attribute
@@ -146,12 +149,13 @@ INTENSITY = frozenset({"saliency", "grad_cam"})
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "saliency": {},
-    # baseline / path: see evaluate.posthoc.ig_baselines; the default was chosen on the
-    # validation clips of the built-in events (python -m evaluate.ig_study, README)
+    # baseline / path: see evaluate.posthoc.ig_baselines. The default (blur, input; silence
+    # on waveform inputs) was chosen by evaluate.ig_study.RULE on 20 validation clips of the
+    # built-in events (README, "Integrated Gradients baselines for audio"); until then silence
     "integrated_gradients": {
         "n_steps": 32,
         "method": "gausslegendre",
-        "baseline": "silence",
+        "baseline": "blur",
         "path": "input",
         "noise_quantile": 0.2,
         "blur_sigma": None,
@@ -222,7 +226,10 @@ class Explainer:
         self.opts = {**valid, **opts}
         self._given = frozenset(opts)
         if name == "integrated_gradients":
-            _check_ig(self.opts)
+            o = self.opts
+            if "baseline" not in opts and o["path"] == "waveform" and o["baseline"] != "silence":
+                o["baseline"] = "silence"  # the default start (blur) is no waveform
+            _check_ig(o)
         size = self.opts["internal_batch_size"]
         if size != "auto" and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise ValueError(f"{name}: internal_batch_size must be 'auto' or >= 1, got {size!r}")
@@ -488,6 +495,8 @@ class Explainer:
                 method=o["method"],
                 internal_batch_size=max(rows, len(x)),
             )
+        if x.dim() == 2 and "baseline" not in self._given and o["baseline"] not in WAVEFORM_STARTS:
+            o = {**o, "baseline": "silence"}  # the default start is a spectrogram's
         grouping = bound.grouping
         frontend = getattr(grouping, "frontend", None)
         frontend = getattr(grouping, "stft", None) if frontend is None else frontend
