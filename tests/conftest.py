@@ -53,3 +53,26 @@ def run_fit(cache_dir):
         return proc
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def tiny_event_run(run_fit, tmp_path_factory):
+    """``tiny_event_run(config)``: a finished run of ``config`` (``blackbox_events`` or
+    ``blackbox_events_waveform``) on the tiny events, trained once per session (6 epochs:
+    enough to learn the easy classes) and shared by the tests that explain a trained model."""
+    runs: dict[str, Path] = {}
+
+    def _run(config: str = "blackbox_events") -> Path:
+        if config not in runs:
+            run_dir = tmp_path_factory.mktemp("tiny_runs") / config
+            run_fit(
+                f"config={config}",
+                *TINY_DATA,
+                "trainer.max_epochs=6",
+                "logger=csv",
+                f"hydra.run.dir={run_dir}",
+            )
+            runs[config] = run_dir
+        return runs[config]
+
+    return _run

@@ -17,7 +17,6 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
-from conftest import TINY_DATA
 from posthoc_helpers import single_thread  # noqa: F401
 from torch import nn
 
@@ -42,11 +41,8 @@ WAVE_NET = {
 
 
 @pytest.fixture(scope="module")
-def spec_run(run_fit, tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("attribute") / "blackbox"
-    args = [*TINY_DATA, "config=blackbox_events", "trainer.max_epochs=1", "logger=csv"]
-    run_fit(*args, f"hydra.run.dir={run_dir}")
-    return run_dir
+def spec_run(tiny_event_run) -> Path:
+    return tiny_event_run("blackbox_events")
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ from evaluate.posthoc.crp import ConceptRelevance, conservation_error, relevance
 from evaluate.posthoc.lrp import lrp_attribute
 from interp_models.blackbox.cnn import SpectrogramCNN
 from interp_models.blackbox.wavecnn import WaveformCNN
-from tests.conftest import TINY_DATA
 
 
 def _perturbed_bn(model: torch.nn.Module) -> torch.nn.Module:
@@ -87,20 +86,9 @@ def test_relevance_maximisation_ranks_clips_by_channel_relevance():
 
 
 @pytest.fixture(scope="module")
-def trained_runs(run_fit, tmp_path_factory):
+def trained_runs(tiny_event_run):
     """A tiny log-mel and a tiny waveform black box on the easy built-in events."""
-    root = tmp_path_factory.mktemp("concept_runs")
-    runs = {}
-    for config in ("blackbox_events", "blackbox_events_waveform"):
-        runs[config] = root / config
-        run_fit(
-            f"config={config}",
-            *TINY_DATA,
-            "trainer.max_epochs=6",
-            "logger=csv",
-            f"hydra.run.dir={runs[config]}",
-        )
-    return runs
+    return {c: tiny_event_run(c) for c in ("blackbox_events", "blackbox_events_waveform")}
 
 
 @pytest.mark.parametrize("config", ["blackbox_events", "blackbox_events_waveform"])

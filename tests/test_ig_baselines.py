@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 from captum.attr import IntegratedGradients
-from conftest import ROOT, TINY_DATA
+from conftest import ROOT
 from posthoc_helpers import SR, single_thread, tiny  # noqa: F401
 
 from evaluate.cli_errors import run_cli
@@ -287,16 +287,8 @@ def test_pick_follows_the_rule():
 
 
 @pytest.fixture(scope="module")
-def tiny_run(run_fit, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("ig_study") / "run"
-    run_fit(
-        *TINY_DATA,
-        "config=blackbox_events",
-        "trainer.max_epochs=1",
-        "logger=csv",
-        f"hydra.run.dir={run_dir}",
-    )
-    return run_dir
+def tiny_run(tiny_event_run):
+    return tiny_event_run("blackbox_events")
 
 
 def _study(cache_dir, *args: str):
