@@ -32,6 +32,10 @@ the generator on the same test clips (the first ``n_clips`` test clips with ever
   the same evidence share. This is the only number both sides share: the by-design
   explanation itself lives in quality space, not on the spectrogram.
 
+The report ends with the robustness and randomisation checks (``evaluate.reporting.sanity``,
+:func:`sanity_plan`) of A2Mid2E's effects (its mapping, then its backbone, randomised) and
+of every post-hoc method on A2E.
+
 Relevance is oriented by the sign of the true effect (a quality that lowers the emotion
 should get relevance for *lowering* it): signed maps are multiplied by that sign (every
 method here except saliency is linear in the explained output, so this equals explaining

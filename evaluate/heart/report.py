@@ -26,7 +26,9 @@ state, and cost. Recordings: the first ``n_clips`` abnormal test recordings with
 lesion that *both* models detect (the hit-rate set, the same recordings for every method);
 every other abnormal test recording with a lesion is explained as well and reported in a
 second table ("all abnormal"), so a method is not judged only where the models are right.
-Normal recordings carry no lesion and are not explained.
+Normal recordings carry no lesion and are not explained. The report ends with the
+robustness and randomisation checks (``evaluate.reporting.sanity``, :func:`sanity_plan`) of
+every explanation per (beat, state) span, under noise on the waveform both models hear.
 
 Outputs in ``out``: ``report.md`` and ``report.html`` (written from the same blocks by
 ``evaluate.reporting.format``), ``report.json`` (per-recording values), the figures and

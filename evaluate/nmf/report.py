@@ -27,7 +27,10 @@ Every explanation is then scored in the same units:
 * localization: positive relevance mass inside the ground-truth event mask / its bounding
   box on the log-mel grid (``relevance_mass_inside``);
 * sparseness (Gini) and complexity (entropy) of the band attribution;
-* cost: seconds and model evaluations per clip (one clip at a time for every method).
+* cost: seconds and model evaluations per clip (one clip at a time for every method);
+* robustness and randomisation (``evaluate.reporting.sanity``, :func:`sanity_plan`): average
+  sensitivity to noise on the log-mel input and cascading randomisation, the interpreter's
+  own layers first and then the classifier's, in the same bands, on the first clips.
 
 Means come with normal-approximation 95% confidence half-widths over clips. Outputs, in
 ``out`` (default ``<first run>/report/``): ``report.html`` (self-contained: images and audio
