@@ -35,7 +35,7 @@ def test_localization_clips_read_the_generated_layout(tmp_path):
     dm.setup()
     x = dm.features["x"]
     assert x.shape == (20, 4, 16000) and x.dtype == torch.float32
-    assert dm.class_names[1] == "45-90 deg" and dm.num_outputs == 8
+    assert dm.class_names[1] == "22.5-45 deg" and dm.num_outputs == 16
     assert sum(dm.split_sizes().values()) == 20
     truth = dm.truth(3)
     assert truth.direction_bin == int(dm.targets[3]) and truth.tdoa_s.shape == (6,)

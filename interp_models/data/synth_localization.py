@@ -78,11 +78,11 @@ class SynthLocalizationConfig:
     array_radius_m: float = 0.1
     sample_rate: int = 16000
     clip_seconds: float = 1.0
-    n_direction_bins: int = 8
+    n_direction_bins: int = 16
     distance_m: tuple[float, float] = (0.8, 1.5)
-    rt60_s: tuple[float, ...] = (0.0, 0.3, 0.6)
+    rt60_s: tuple[float, ...] = (0.0, 0.4, 0.8)
     room_m: tuple[tuple[float, float], ...] = ((5.0, 8.0), (4.0, 6.0), (2.5, 3.5))
-    snr_db: tuple[float, float] = (5.0, 30.0)
+    snr_db: tuple[float, float] = (-10.0, 15.0)
     image_order: int = 3
     sources: tuple[str, ...] = SOURCES
     seed: int = 0
