@@ -95,7 +95,7 @@ from evaluate.posthoc.groupings import (
 from evaluate.posthoc.ig_baselines import WAVEFORM_STARTS
 from evaluate.posthoc.ig_baselines import check_options as _check_ig
 from evaluate.posthoc.ig_baselines import integrated_gradients as _ig
-from evaluate.posthoc.lrp import lrp_attribute
+from evaluate.posthoc.lrp import is_waveform_input, lrp_attribute
 from interp_models.explanation import Explanation, Grid
 
 __all__ = ["METHODS", "Explainer", "build_explainer", "rows_for_budget"]
@@ -236,7 +236,7 @@ class Explainer:
         self._rows: int | None = None
 
     def default_grouping(self, inputs: torch.Tensor) -> Grouping:
-        if inputs.dim() == 2:
+        if is_waveform_input(self.model, inputs):
             return Samples()
         if self.frontend is None:
             raise ValueError("pass grouping=... (or build_explainer(..., frontend=<front end>))")
@@ -263,7 +263,8 @@ class Explainer:
 
         Parameters
         ----------
-        inputs : (B, F, T) spectrograms or (B, N) waveforms, the model's input.
+        inputs : (B, F, T) spectrograms, (B, N) waveforms or (B, M, N) the waveforms of M
+            microphones (a model with ``in_channels`` = M), the model's input.
         target : (B,) or an int for every clip.
         grouping : the units of the attribution (default: bins / samples).
         waves : (B, N) waveforms of spectrogram inputs; needed by ``NMFComponents``.
@@ -271,7 +272,9 @@ class Explainer:
         self.model.eval()
         grouping = grouping or self.default_grouping(inputs)
         if inputs.dim() not in (2, 3):
-            raise ValueError(f"inputs must be (B, F, T) or (B, N), got {tuple(inputs.shape)}")
+            raise ValueError(
+                f"inputs must be (B, F, T), (B, N) or (B, M, N), got {tuple(inputs.shape)}"
+            )
         target = self._targets(inputs, target)
         rows = self.rows_per_call(inputs)
         step = self._clips_per_call(inputs, grouping, rows)
@@ -310,6 +313,7 @@ class Explainer:
         batchable = (
             self.name in BATCHED
             and inputs.dim() == 3
+            and not is_waveform_input(self.model, inputs)
             and isinstance(grouping, (TFBins, Bands))
             and not (self.name == "lrp" and self.opts["composite"] == "epsilon_gamma_box")
             and not (self.name == "occlusion" and self.opts["window"] is not None)
@@ -497,11 +501,34 @@ class Explainer:
             )
         if x.dim() == 2 and "baseline" not in self._given and o["baseline"] not in WAVEFORM_STARTS:
             o = {**o, "baseline": "silence"}  # the default start is a spectrogram's
+        if x.dim() == 3 and isinstance(bound.grouping, Samples):
+            return self._multichannel_ig(x, target, rows)
         grouping = bound.grouping
         frontend = getattr(grouping, "frontend", None)
         frontend = getattr(grouping, "stft", None) if frontend is None else frontend
         seeds = [self.seed + offset + i for i in range(len(x))]
         return _ig(self.model, frontend, x, target, o, rows, seeds, wave)
+
+    def _multichannel_ig(self, x: torch.Tensor, target, rows: int) -> torch.Tensor:
+        """IG of a microphone-array model (B, M, N) on its samples, from silence (zeros; the
+        default) or the clip attenuated by ``stop_db`` (``band_stop``: every band stopped);
+        the other starts need a front end, which such a model has not."""
+        o = self.opts
+        kind = o["baseline"] if "baseline" in self._given else "silence"
+        if kind not in ("silence", "zeros", "band_stop") or o["path"] != "input":
+            raise ValueError(
+                f"integrated_gradients on multichannel waveforms: baseline={kind!r}, "
+                f"path={o['path']!r} is not available; use baseline='silence' or 'band_stop'"
+            )
+        gain = 10.0 ** (-o["stop_db"] / 20.0) if kind == "band_stop" else 0.0
+        return IntegratedGradients(self.model).attribute(
+            x,
+            baselines=gain * x.detach(),
+            target=target,
+            n_steps=o["n_steps"],
+            method=o["method"],
+            internal_batch_size=max(rows, len(x)),
+        )
 
     def _lmac(self, x: torch.Tensor, target: int, wave: torch.Tensor | None) -> torch.Tensor:
         """What L-MAC's mask keeps of ``log1p|X|``, on the log-mel grid (1, n_mels, T)."""
@@ -526,9 +553,11 @@ class Explainer:
             raise ValueError("grad_cam needs layer=<module name> for this model")
         layer = self.model.get_submodule(layer_name)
         cam = LayerGradCam(self.model, layer).attribute(x, target=target, relu_attributions=True)
-        if x.dim() == 3:  # (1, 1, F', T') -> input grid
+        if not is_waveform_input(self.model, x):  # (1, 1, F', T') -> input grid
             return LayerAttribution.interpolate(cam, tuple(x.shape[1:]), "bilinear")[:, 0]
-        return LayerAttribution.interpolate(cam, x.shape[-1], "linear")[:, 0]
+        cam = LayerAttribution.interpolate(cam, x.shape[-1], "linear")[:, 0]
+        # a microphone array's channels share one time axis: the same intensity on each
+        return cam if x.dim() == 2 else cam[:, None].expand_as(x).contiguous()
 
 
 @contextmanager

@@ -85,12 +85,17 @@ _EPS = 1e-8
 
 
 def reference_waves(
-    n_samples: int, levels_db: Sequence[float] = REFERENCE_LEVELS_DB, seed: int = 0
+    n_samples: int,
+    levels_db: Sequence[float] = REFERENCE_LEVELS_DB,
+    seed: int = 0,
+    channels: int | None = None,
 ) -> torch.Tensor:
-    """Silence plus seeded white noise at each RMS level in ``levels_db``: (1 + L, N)."""
+    """Silence plus seeded white noise at each RMS level in ``levels_db``: (1 + L, N), or
+    (1 + L, M, N) with independent noise per channel for ``channels=M``."""
     g = torch.Generator().manual_seed(seed)
-    noise = [torch.randn(n_samples, generator=g) * 10 ** (db / 20) for db in levels_db]
-    return torch.stack([torch.zeros(n_samples), *noise])
+    shape = (n_samples,) if channels is None else (channels, n_samples)
+    noise = [torch.randn(shape, generator=g) * 10 ** (db / 20) for db in levels_db]
+    return torch.stack([torch.zeros(shape), *noise])
 
 
 def features_from_magnitude(frontend: nn.Module, magnitude: torch.Tensor) -> torch.Tensor:
@@ -698,8 +703,14 @@ class _ComponentsBound(BoundGrouping):
 class Samples(Grouping):
     """Waveform samples (``n_segments=None``) or equal contiguous time segments of them.
 
+    Single-channel clips (1, N) have groups (N,) or (n_segments,); multichannel clips
+    (1, M, N) of a microphone array, one group per channel and sample or segment: (M, N) or
+    (M, n_segments), so every method gives a relevance per microphone over time.
+
     ``stft`` (optional) is the grid of ``to_map``: per-sample relevance is carried to it by
-    DFT-LRP (``stft_lrp``), so waveform explanations have a time-frequency map too.
+    DFT-LRP (``stft_lrp``, each channel through its own STFT, the channels' maps summed;
+    ``channel_maps`` keeps them apart), so waveform explanations have a time-frequency map
+    too.
     """
 
     n_segments: int | None = None
@@ -717,8 +728,10 @@ class Samples(Grouping):
         return self.stft, None
 
     def bind(self, x: torch.Tensor, wave: torch.Tensor | None = None) -> BoundGrouping:
-        if x.dim() != 2 or len(x) != 1:
-            raise ValueError(f"Samples groups waveform inputs (1, N), got {tuple(x.shape)}")
+        if x.dim() not in (2, 3) or len(x) != 1:
+            raise ValueError(
+                f"Samples groups waveform inputs (1, N) or (1, channels, N), got {tuple(x.shape)}"
+            )
         return _SamplesBound(self, x)
 
     def describe(self) -> dict[str, Any]:
@@ -734,29 +747,42 @@ class _SamplesBound(BoundGrouping):
     def __init__(self, grouping: Samples, x: torch.Tensor):
         self.grouping, self.x, self.wave = grouping, x, x
         n = x.shape[-1]
+        self.channels = x.shape[1] if x.dim() == 3 else None
+        lead = () if self.channels is None else (self.channels,)
         if grouping.n_segments is None:
-            self.ids, self.group_shape = None, (n,)
-        else:
-            if not 1 <= grouping.n_segments <= n:
-                raise ValueError(f"n_segments must lie in [1, {n}], got {grouping.n_segments}")
-            self.ids = torch.arange(n, device=x.device) * grouping.n_segments // n
-            self.group_shape = (grouping.n_segments,)
+            self.ids, self.group_shape = None, (*lead, n)
+            return
+        if not 1 <= grouping.n_segments <= n:
+            raise ValueError(f"n_segments must lie in [1, {n}], got {grouping.n_segments}")
+        ids = torch.arange(n, device=x.device) * grouping.n_segments // n
+        if self.channels is not None:  # channel c's segments are groups c * S ... c * S + S - 1
+            offsets = torch.arange(self.channels, device=x.device)[:, None]
+            ids = offsets * grouping.n_segments + ids[None]
+        self.ids, self.group_shape = ids, (*lead, grouping.n_segments)
 
     def view(self, model: nn.Module) -> GroupView:
-        refs = reference_waves(self.x.shape[-1], seed=self.grouping.seed).to(self.x)
+        refs = reference_waves(self.x.shape[-1], seed=self.grouping.seed, channels=self.channels)
+        refs = refs.to(self.x)
         mask = None if self.ids is None else self.ids[None]
         return GroupView(self.x, refs[:1], refs, model, mask, self.group_shape)
 
     def from_input_map(self, attr: torch.Tensor, kind: str = "relevance") -> torch.Tensor:
         return self.view(nn.Identity()).to_groups(attr)
 
-    def to_map(self, attr: torch.Tensor, kind: str = "relevance"):
+    def per_sample(self, attr: torch.Tensor) -> torch.Tensor:
+        """Group attribution spread evenly over its samples: (channels, N), or (1, N)."""
+        return _spread(attr, self.ids, self.group_shape).reshape(-1, self.x.shape[-1]).to(self.x)
+
+    def channel_maps(self, attr: torch.Tensor, kind: str = "relevance"):
+        """(channels, F', T') maps, one per channel (see ``to_map``), freqs, times."""
         if self.grouping.stft is None:
             return None
         stft = self.grouping.stft.to(self.x.device)
-        per_sample = _spread(attr, self.ids, self.group_shape)[None].to(self.x)
-        if kind == "relevance":
-            tf = stft_lrp(self.x, per_sample, stft)[0]
-        else:
-            tf = energy_split(self.x, per_sample, stft)[0]
+        wave, per_sample = self.x.reshape(-1, self.x.shape[-1]), self.per_sample(attr)
+        split = stft_lrp if kind == "relevance" else energy_split
+        tf = split(wave, per_sample, stft)
         return tf, stft.frequencies().cpu(), stft.frame_times(tf.shape[-1]).cpu()
+
+    def to_map(self, attr: torch.Tensor, kind: str = "relevance"):
+        maps = self.channel_maps(attr, kind)
+        return None if maps is None else (maps[0].sum(0), *maps[1:])

@@ -18,9 +18,13 @@ Default composites:
 * spectrogram models: ``EpsilonPlusFlat`` (flat rule on the first convolution, z+ on the
   other convolutions, epsilon on dense layers) with ``SequentialMergeBatchNorm``; the input
   batch norm, which follows no linear layer, gets zennit's ``Pass`` rule;
-* waveform models: the same but with the epsilon rule on the first convolution, so every
-  sample's relevance is a share of its own contribution ``x_n w`` -- what DFT-LRP's virtual
-  inverse-DFT layer needs (the flat rule would give relevance to samples that are 0).
+* waveform models (one channel, or the stacked channels of a microphone array): the same
+  but with the epsilon rule on the first convolution, so every sample's relevance is a
+  share of its own contribution ``x_n w`` -- what DFT-LRP's virtual inverse-DFT layer needs
+  (the flat rule would give relevance to samples that are 0, and on a microphone array
+  would spread it over the channels regardless of their signals, erasing the delays
+  between them). Raw samples are signed and unbounded, so the z+ and box rules, made for
+  non-negative or bounded pixels, do not suit that layer either.
 """
 
 from __future__ import annotations
@@ -45,7 +49,14 @@ from zennit.types import Linear
 
 # isort: on
 
-__all__ = ["COMPOSITES", "SpectrogramCNNForLRP", "lrp_attribute", "lrp_module", "make_composite"]
+__all__ = [
+    "COMPOSITES",
+    "SpectrogramCNNForLRP",
+    "is_waveform_input",
+    "lrp_attribute",
+    "lrp_module",
+    "make_composite",
+]
 
 COMPOSITES = ("epsilon_plus_flat", "epsilon_plus", "epsilon_alpha2_beta1_flat", "epsilon_gamma_box")
 
@@ -71,6 +82,16 @@ class SpectrogramCNNForLRP(nn.Module):
         x = self.freq_pool(x)[:, :, 0]
         pooled = torch.stack([self.time_max(x)[..., 0], self.time_mean(x)[..., 0]], dim=-1)
         return self.head(self.dropout(self.sum(pooled)))
+
+
+def is_waveform_input(model: nn.Module, x: torch.Tensor) -> bool:
+    """Whether ``x`` holds waveforms: (B, N), or (B, M, N) for a multichannel model (one
+    with ``in_channels`` = M > 1, e.g. ``WaveformCNN`` on a microphone array); any other
+    3-D input is a spectrogram (B, F, T)."""
+    if x.dim() == 2:
+        return True
+    channels = getattr(model, "in_channels", 1)
+    return x.dim() == 3 and isinstance(channels, int) and channels > 1 and x.shape[1] == channels
 
 
 def lrp_module(model: nn.Module) -> nn.Module:
@@ -114,7 +135,7 @@ def lrp_attribute(
     The output relevance is the target logit itself, so the input relevances sum to about
     ``f_c(x)`` (exactly, up to biases and stabilisers absorbing some).
     """
-    waveform = x.dim() == 2
+    waveform = is_waveform_input(model, x)
     name = composite or ("epsilon_plus" if waveform else "epsilon_plus_flat")
     module = lrp_module(model).eval()
     comp = make_composite(name, waveform, x, epsilon)
