@@ -23,6 +23,7 @@ from interp_models.audio.io import load_audio
 from interp_models.config import construct
 from interp_models.data.splits import SplitData
 from interp_models.families import DEFAULT_DATA, FAMILIES, current_name, data_kind
+from interp_models.localization.srp import array_geometry
 from interp_models.nmf.dictionary import Dictionary
 from interp_models.nmf.interpreter import NMFInterpreter
 
@@ -92,8 +93,16 @@ def load_run(path: str | Path, device: str = "cpu") -> LoadedRun:
     }
     # A binary task (heart sounds) trains one logit for the positive class, not one per class.
     n_outputs = 1 if cfg.get("task") == "binary" else len(names)
-    net = instantiate(cfg["model"]["net"], n_outputs=n_outputs)
-    if cfg["pipeline"] == "supervised":
+    localization = cfg["pipeline"] in FAMILIES["localization"].pipelines
+    # A localization net is built for the run's array: <run>/array.json, which its pipeline
+    # copied from the data (the geometry is in the checkpoint too, and checked on loading).
+    geometry = (
+        array_geometry(json.loads((run_dir / "array.json").read_text()), data["sample_rate"])
+        if localization
+        else {}
+    )
+    net = instantiate(cfg["model"]["net"], n_outputs=n_outputs, **geometry)
+    if cfg["pipeline"] == "supervised" or localization:
         ckpt_file, prefix, model = metrics["best_checkpoint"], "net.", net
     elif cfg["pipeline"] in FAMILIES["nmf"].pipelines:
         icfg = cfg["interpreter"]

@@ -88,6 +88,15 @@ FAMILIES: dict[str, Family] = {
             report="evaluate.heart.report:report",
             blackbox=True,
         ),
+        Family(
+            "localization",
+            ("localization",),
+            "train.localization.pipeline:run",
+            score="train.localization.pipeline:score",
+            explain=None,
+            report="evaluate.localization.report:report",
+            blackbox=True,
+        ),
     )
 }
 

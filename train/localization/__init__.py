@@ -1,0 +1,1 @@
+"""The learned SRP-PHAT localization run (``config=localization_srp``): ``pipeline``."""
