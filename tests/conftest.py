@@ -76,3 +76,34 @@ def tiny_event_run(run_fit, tmp_path_factory):
         return runs[config]
 
     return _run
+
+
+#: tiny microphone-array data and training shared by the localization tests
+TINY_LOCALIZATION = [
+    "data.num_clips=40",
+    "data.batch_size=8",
+    "trainer.max_epochs=2",
+    "logger=csv",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_localization_run(run_fit, tmp_path_factory):
+    """``tiny_localization_run(config)``: a finished run of ``blackbox_localization`` (a
+    small WaveformCNN) or ``localization_srp`` on 40 built-in array clips, 2 epochs,
+    trained once per session and shared by the localization tests."""
+    runs: dict[str, Path] = {}
+    extra = {"blackbox_localization": ["model.net.channels=[8,16]"], "localization_srp": []}
+
+    def _run(config: str) -> Path:
+        if config not in runs:
+            run_dir = tmp_path_factory.mktemp("tiny_runs") / config
+            run_fit(
+                f"config={config}", *TINY_LOCALIZATION, *extra[config], f"hydra.run.dir={run_dir}"
+            )
+            runs[config] = run_dir
+        return runs[config]
+
+    return _run

@@ -55,18 +55,8 @@ def test_multichannel_waveform_cnn_checks_its_input():
         net(torch.randn(2, 3, 4000))
 
 
-def test_blackbox_localization_trains_through_the_cli(run_fit, tmp_path):
-    run_dir = tmp_path / "run"
-    run_fit(
-        "config=blackbox_localization",
-        "data.num_clips=40",
-        "data.batch_size=8",
-        "model.net.channels=[8,16]",
-        "trainer.max_epochs=2",
-        "logger=csv",
-        "trainer.enable_progress_bar=false",
-        f"hydra.run.dir={run_dir}",
-    )
+def test_blackbox_localization_trains_through_the_cli(tiny_localization_run):
+    run_dir = tiny_localization_run("blackbox_localization")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs_trained"] == 2 and metrics["data"]["n_mics"] == 4
     assert 0.0 <= metrics["test"]["acc"] <= 1.0

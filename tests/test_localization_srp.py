@@ -141,18 +141,8 @@ def test_two_microphones_resolve_half_the_circle():
     )
 
 
-def test_localization_srp_trains_through_the_cli_and_reloads(run_fit, tmp_path):
-    run_dir = tmp_path / "run"
-    run_fit(
-        "config=localization_srp",
-        "data.num_clips=40",
-        "data.batch_size=8",
-        "trainer.max_epochs=2",
-        "logger=csv",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-        f"hydra.run.dir={run_dir}",
-    )
+def test_localization_srp_trains_through_the_cli_and_reloads(tiny_localization_run):
+    run_dir = tiny_localization_run("localization_srp")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["pipeline"] == "localization" and metrics["epochs_trained"] == 2
     for part in ("srp_phat_init", "localization"):

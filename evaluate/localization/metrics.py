@@ -42,6 +42,7 @@ from evaluate.metrics.perturbation import curve_auc
 from evaluate.metrics.statistics import mean_ci
 from interp_models.audio.tdoa import gcc_phat
 from interp_models.data.synth_localization import ClipTruth, pair_indices
+from interp_models.localization.srp import angular_error_deg as wrapped_error
 
 __all__ = [
     "REGIONS",
@@ -89,9 +90,7 @@ def angular_error_deg(pred_bin: Any, azimuth_deg: Any, sector_deg: float) -> np.
     The error in degrees, in [0, 180], wrapped on the full circle (bin 15 of 16 and an
     azimuth of 1 degree are 12.25 degrees apart), float64 of the broadcast shape.
     """
-    centre = (_numpy(pred_bin) + 0.5) * sector_deg
-    diff = np.mod(centre - _numpy(azimuth_deg), 360.0)
-    return np.minimum(diff, 360.0 - diff)
+    return wrapped_error((_numpy(pred_bin) + 0.5) * sector_deg, _numpy(azimuth_deg))
 
 
 # --------------------------------------------------------------------------- time regions

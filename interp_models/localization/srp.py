@@ -57,7 +57,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -65,16 +64,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from interp_models.data.synth_localization import pair_indices
 from interp_models.explanation import Explanation, Grid
 
 __all__ = ["LearnedSRP", "angular_error_deg", "array_geometry", "sector_centres_deg"]
 
 STEERING = ("sector", "centre")
-
-
-def pair_indices(n_mics: int) -> list[tuple[int, int]]:
-    """Microphone pairs ``(i, j)``, ``i < j``: the order of ``ClipTruth.tdoa_s``."""
-    return list(combinations(range(n_mics), 2))
 
 
 def sector_centres_deg(n_sectors: int, sector_deg: float) -> np.ndarray:
