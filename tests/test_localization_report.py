@@ -43,7 +43,9 @@ def test_report_scores_every_method_against_the_geometry(runs, tmp_path, monkeyp
     for key in ("md", "html", "json", "onset", "curves", "views", "sanity"):
         assert Path(paths[key]).is_file(), key
     record = json.loads(paths["json"].read_text())
-    assert record["methods"] == ["learned_srp", *METHODS] and len(record["clips"]) == 4
+    same_model = ["integrated_gradients@learned_srp", "occlusion@learned_srp"]
+    assert record["methods"] == ["learned_srp", *METHODS, *same_model]
+    assert len(record["clips"]) == 4
     summary = record["summary"]
     for method in record["methods"]:
         assert np.isfinite(summary[method]["deletion_gap"]), method
@@ -52,6 +54,7 @@ def test_report_scores_every_method_against_the_geometry(runs, tmp_path, monkeyp
     assert summary["learned_srp"]["tdoa_hit"] >= 0.5
     # segment-level occlusion cannot resolve a delay of a few samples: left empty
     assert "tdoa_hit" not in summary["occlusion"]
+    assert "tdoa_hit" not in summary["occlusion@learned_srp"]
     # every clip has a perturbation curve that starts at the unperturbed error
     for clip in record["clips"]:
         for method in record["methods"]:
@@ -62,7 +65,7 @@ def test_report_scores_every_method_against_the_geometry(runs, tmp_path, monkeyp
     assert sf.info(str(out / "lrp_audible.wav")).channels == 4
     md = paths["md"].read_text()
     assert "## Per reverberation time and SNR" in md and "## Robustness and randomisation" in md
-    assert "`learned_srp`" in md
+    assert "`learned_srp`" in md and "On the same model" in md
 
 
 def test_report_refuses_runs_trained_on_other_data(runs, tmp_path, monkeypatch, cache_dir):

@@ -48,6 +48,7 @@ from interp_models.audio.features import Spectrogram
 __all__ = [
     "FRACTIONS",
     "INTRINSIC",
+    "ON_SRP",
     "SEGMENTS",
     "ClipScores",
     "analysis_stft",
@@ -56,6 +57,11 @@ __all__ = [
 ]
 
 INTRINSIC = "learned_srp"
+#: post-hoc methods also run on the learned SRP itself (rows ``<method>@learned_srp``): the
+#: deletion gap depends on the model as well as on the explanation (a model that localizes
+#: from any frame loses little to any removal), so only rows on the same model compare
+#: explanations alone
+ON_SRP = ("integrated_gradients", "occlusion")
 #: time segments per microphone for the sampling methods and the perturbation experiment
 SEGMENTS = 16
 #: fractions of the (microphone, segment) groups removed
@@ -194,15 +200,22 @@ def explain_clips(
     relevances, predictions, seconds per method)."""
     array, sr = data.array, int(data.array["sample_rate"])
     results: list[ClipScores] = []
-    seconds: dict[str, list[float]] = {INTRINSIC: [], **{m: [] for m in methods}}
+    on_srp = [m for m in ON_SRP if m in methods]
+    seconds: dict[str, list[float]] = {
+        INTRINSIC: [],
+        **{m: [] for m in methods},
+        **{f"{m}@{INTRINSIC}": [] for m in on_srp},
+    }
     keep: dict[str, Any] = {}
     for lo in range(0, len(rows), batch):
         part = list(rows[lo : lo + batch])
         x = data.features["x"][part].float()
         own = explain_intrinsic(srp, x)
         post = explain_posthoc(methods, blackbox, x, sr, seed + lo)
+        same = explain_posthoc(on_srp, srp, x, sr, seed + lo)
+        post.update({f"{m}@{INTRINSIC}": v for m, v in same.items()})
         seconds[INTRINSIC].append(own["seconds"])
-        for m in methods:
+        for m in post:
             seconds[m].append(post[m][1])
         if lo == 0:
             keep = {"x": x[0], "row": part[0], INTRINSIC: own["relevance"][0]}
@@ -217,15 +230,16 @@ def explain_clips(
                 srp, x[i], own["relevance"][i], truth, array, seed + row, own["delays"][i]
             )
             clip.scores[INTRINSIC], clip.curves[INTRINSIC] = s, c
-            for m in methods:
+            for m in post:
+                base = m.partition("@")[0]
                 s, c = score_clip(
-                    blackbox,
+                    srp if "@" in m else blackbox,
                     x[i],
                     post[m][0][i],
                     truth,
                     array,
                     seed + row,
-                    resolves_delays=m not in GROUPED,
+                    resolves_delays=base not in GROUPED,
                 )
                 clip.scores[m], clip.curves[m] = s, c
             results.append(clip)

@@ -163,6 +163,7 @@ class LearnedSRP(nn.Module):
         if steering not in STEERING:
             raise ValueError(f"steering must be one of {STEERING}, got {steering!r}")
         self.n_mics, self.n_outputs = int(mics.shape[0]), int(n_outputs)
+        self.in_channels = self.n_mics  # (B, M, N) waveforms: post-hoc explainers read this
         self.speed_of_sound, self.sample_rate = float(speed_of_sound), int(sample_rate)
         self.sector_deg = float(sector_deg) if sector_deg is not None else 360.0 / self.n_outputs
         self.frame_length, self.hop, self.upsample = int(frame_length), int(hop), int(upsample)
