@@ -31,11 +31,10 @@ from evaluate.localization.study import (
     ON_SRP,
     SEGMENTS,
     analysis_stft,
+    array_explainers,
     explain_clips,
-    posthoc_grouping,
 )
 from evaluate.metrics.statistics import mean_ci
-from evaluate.posthoc import build_explainer
 from evaluate.posthoc.audio import positive_mask
 from evaluate.reporting import skeleton
 from evaluate.reporting.format import Audio, Block, Heading, Image, Table, Text, fmt
@@ -318,9 +317,9 @@ class LocalizationReport(FamilyReport):
             )
         ]
         bb_target = bb(x).argmax(1).detach()
-        for name in self.methods:
-            explainer = build_explainer(name, bb, seed=self.seed)
-            grouping = posthoc_grouping(name, self.sample_rate)
+        for name, explainer, grouping in array_explainers(
+            self.methods, bb, self.sample_rate, self.seed
+        ):
 
             def explain(inputs, t, explainer=explainer, grouping=grouping):
                 return explainer.attribute(inputs, t, grouping=grouping).attribution

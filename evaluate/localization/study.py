@@ -32,7 +32,6 @@ import torch
 from torch import nn
 
 from evaluate.localization.metrics import (
-    angular_error_deg,
     direct_path_share,
     perturbation_curve,
     perturbation_summary,
@@ -41,9 +40,11 @@ from evaluate.localization.metrics import (
     tdoa_from_relevance,
     tdoa_hit_rate,
 )
-from evaluate.posthoc import GROUPED, build_explainer
+from evaluate.posthoc import GROUPED
 from evaluate.posthoc.groupings import Samples
+from evaluate.reporting.skeleton import posthoc_explainers
 from interp_models.audio.features import Spectrogram
+from interp_models.localization.scoring import direction_scores
 
 __all__ = [
     "FRACTIONS",
@@ -52,6 +53,7 @@ __all__ = [
     "SEGMENTS",
     "ClipScores",
     "analysis_stft",
+    "array_explainers",
     "explain_clips",
     "score_clip",
 ]
@@ -88,11 +90,20 @@ class ClipScores:
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
 
-def posthoc_grouping(method: str, sample_rate: int) -> Samples:
-    """Samples of every microphone, or ``SEGMENTS`` segments of each for the sampling
-    methods (``GROUPED``), with the DFT-LRP grid of ``analysis_stft``."""
+def array_explainers(
+    methods: Sequence[str],
+    model: nn.Module,
+    sample_rate: int,
+    seed: int = 0,
+    options: dict[str, dict[str, Any]] | None = None,
+):
+    """``evaluate.reporting.skeleton.posthoc_explainers`` on microphone-array waveforms:
+    the sampling methods on ``SEGMENTS`` segments per microphone, the others on every
+    microphone's samples, with the DFT-LRP grid of ``analysis_stft``."""
     stft = analysis_stft(sample_rate)
-    return Samples(SEGMENTS, stft) if method in GROUPED else Samples(stft=stft)
+    return posthoc_explainers(
+        methods, model, None, Samples(SEGMENTS, stft), seed, options, fine=Samples(stft=stft)
+    )
 
 
 def _per_sample(e_attr: torch.Tensor, n: int) -> torch.Tensor:
@@ -115,9 +126,7 @@ def explain_posthoc(
     """Per-sample relevance (B, M, N) of the black box's prediction and seconds per clip,
     for every method (the sampling methods on ``SEGMENTS`` segments per microphone)."""
     out = {}
-    for name in methods:
-        explainer = build_explainer(name, model, seed=seed, **(options or {}).get(name, {}))
-        grouping = posthoc_grouping(name, sample_rate)
+    for name, explainer, grouping in array_explainers(methods, model, sample_rate, seed, options):
         e = explainer.attribute(x, grouping=grouping)
         out[name] = (_per_sample(e.attribution.detach().cpu(), x.shape[-1]), e.seconds)
     return out
@@ -246,22 +255,13 @@ def explain_clips(
         log(f"localization report: {len(results)}/{len(rows)} clips explained")
     keep["seconds"] = {m: float(np.mean(v)) for m, v in seconds.items()}
     keep["accuracy"] = {
-        INTRINSIC: _accuracy(srp, data, rows, array),
-        "blackbox": _accuracy(blackbox, data, rows, array),
+        INTRINSIC: _accuracy(srp, data, rows),
+        "blackbox": _accuracy(blackbox, data, rows),
     }
     return results, keep
 
 
-@torch.no_grad()
-def _accuracy(model: nn.Module, data: Any, rows: Sequence[int], array: dict) -> dict[str, float]:
+def _accuracy(model: nn.Module, data: Any, rows: Sequence[int]) -> dict[str, float]:
     """Sector accuracy and mean angular error (degrees) of ``model`` on clips ``rows``."""
-    pred = torch.cat(
-        [
-            model(data.features["x"][list(rows[i : i + 16])].float()).argmax(1)
-            for i in range(0, len(rows), 16)
-        ]
-    ).numpy()
-    target = data.targets[list(rows)].numpy()
-    azimuth = np.array([data.truth(r).azimuth_deg for r in rows])
-    err = angular_error_deg(pred, azimuth, float(array["sector_deg"]))
-    return {"accuracy": float(np.mean(pred == target)), "angular_error_deg": float(np.mean(err))}
+    scores = direction_scores(model, data, rows)
+    return {"accuracy": scores["acc"], "angular_error_deg": scores["mean_angular_error_deg"]}

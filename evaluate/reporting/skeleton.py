@@ -196,18 +196,20 @@ def posthoc_explainers(
     bands: Grouping,
     seed: int = 0,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    fine: Grouping | None = None,
 ) -> Iterator[tuple[str, Explainer, Grouping]]:
     """``(name, explainer, grouping)`` for every post-hoc method on the black box ``net``.
 
     The sampling methods (``evaluate.posthoc.GROUPED``: KernelShap, Lime, occlusion) work on
-    ``bands``, every other method on single input bins (``TFBins``), as in every report.
-    ``options`` holds per-method settings (sampling budgets).
+    ``bands``, every other method on ``fine`` (default: single input bins, ``TFBins``), as
+    in every report. ``options`` holds per-method settings (sampling budgets).
     """
+    fine = TFBins(frontend) if fine is None else fine
     for name in methods:
         explainer = build_explainer(
             name, net, frontend=frontend, seed=seed, **(options or {}).get(name, {})
         )
-        yield name, explainer, bands if name in GROUPED else TFBins(frontend)
+        yield name, explainer, bands if name in GROUPED else fine
 
 
 # ----------------------------------------------------------------------------- summary

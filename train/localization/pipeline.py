@@ -18,13 +18,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from interp_models.localization.srp import angular_error_deg, array_geometry, sector_centres_deg
+from interp_models.localization.scoring import direction_scores
+from interp_models.localization.srp import array_geometry
 from train.builders import fit_run_stage, optimised_module
 from train.modules import SupervisedModule
 from train.stages import score_checkpoint
@@ -48,35 +47,9 @@ def localization_module(cfg: DictConfig, dm) -> SupervisedModule:
     return optimised_module(SupervisedModule, cfg, net=net, task=task)
 
 
-@torch.no_grad()
-def localization_scores(net, dm, split: str, batch_size: int = 50) -> dict[str, float]:
-    """Accuracy and angular error (degrees, the predicted sector's centre against the
-    true azimuth from the clip's ground truth, else the true sector's centre) of ``net``
-    on ``split``."""
-    idx = np.asarray(dm.split_indices[split])
-    if len(idx) == 0:
-        return {"clips": 0}
-    device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    x, y = dm.features["x"][idx], dm.targets[idx]
-    logits = torch.cat(
-        [net(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(idx), batch_size)]
-    )
-    net.train(was_training)
-    pred = logits.argmax(1).numpy()
-    centres = sector_centres_deg(dm.num_outputs, float(dm.array["sector_deg"]))
-    truths = [dm.truth(int(j)) for j in idx]
-    true_az = np.array(
-        [centres[int(t)] if tr is None else tr.azimuth_deg for t, tr in zip(y, truths, strict=True)]
-    )
-    err = angular_error_deg(centres[pred], true_az)
-    return {
-        "clips": len(idx),
-        "acc": float((pred == y.numpy()).mean()),
-        "mean_angular_error_deg": float(err.mean()),
-        "median_angular_error_deg": float(np.median(err)),
-    }
+def localization_scores(net, dm, split: str) -> dict[str, float]:
+    """Accuracy and angular errors of ``net`` on ``split`` (``direction_scores``)."""
+    return direction_scores(net, dm, dm.split_indices[split])
 
 
 @rank_zero_only
